@@ -1,0 +1,1 @@
+"""Reference executor and the executor SDK any vendor can embed."""
