@@ -1,0 +1,56 @@
+"""Request guards: who is the user behind a request (bearer token or portal session) and may they."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import g, request
+from flask_login import current_user
+
+from common.auth.models import User
+from common.auth.permissions import role_allows
+from common.auth.services import user_for_token
+from common.envelope import FORBIDDEN, ApiError
+
+UNAUTHORISED = 10401
+
+
+def request_user() -> User | None:
+    """The signed-in user: ``Authorization: Bearer`` first, then the portal session cookie."""
+    if "rpa_user" in g:
+        return g.rpa_user
+    user = None
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(header[7:].strip())
+    elif current_user and current_user.is_authenticated:
+        user = current_user._get_current_object()
+    g.rpa_user = user
+    return user
+
+
+def require(permission: str) -> User:
+    """The request's user if they hold ``permission``; else ApiError 401 or 403."""
+    user = request_user()
+    if user is None:
+        raise ApiError(
+            UNAUTHORISED, "Authorization: sign in or send a bearer token from /api/v1/auth/token", 401
+        )
+    if not role_allows(user.role, permission):
+        raise ApiError(FORBIDDEN, f"permission: {permission} is required", 403)
+    return user
+
+
+def permission_required(permission: str):
+    """Decorator form of ``require`` for views."""
+
+    def deco(fn):
+        @wraps(fn)
+        def wrapper(*args, **kwargs):
+            require(permission)
+            return fn(*args, **kwargs)
+
+        wrapper.permission = permission  # type: ignore[attr-defined]
+        return wrapper
+
+    return deco

@@ -1,0 +1,142 @@
+"""The file store: content kept once by SHA-256 under the data dir, metadata in the database,
+and signed, expiring download links any executor can fetch with a plain GET.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from sqlalchemy import BigInteger, String, select
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import UTCDateTime, db
+from common.timeutil import utcnow
+
+SOURCES = ("file", "demand", "icon", "video", "screenshot", "checkpoint", "package")
+CHUNK = 1024 * 1024
+
+
+class StoredFile(db.Model):
+    """An uploaded file: its id on the wire (``fileId``), original name, and content hash."""
+
+    __tablename__ = "stored_file"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(128), default="application/octet-stream")
+    owner: Mapped[str] = mapped_column(String(128))  # user:NAME or robot:ID
+    run_instance_id: Mapped[str | None] = mapped_column(String(40), index=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FileTooLarge(Exception):
+    pass
+
+
+class BlobStore:
+    """Content-addressed blobs under ``root``: written to a temp file, fsynced, renamed into place."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def put_stream(self, stream: BinaryIO, limit: int) -> tuple[str, int]:
+        """Store ``stream`` (at most ``limit`` bytes); return (sha256, size). Durable on return."""
+        digest, size = hashlib.sha256(), 0
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    size += len(chunk)
+                    if size > limit:
+                        raise FileTooLarge(f"larger than {limit} bytes")
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            sha = digest.hexdigest()
+            final = self.path_for(sha)
+            final.parent.mkdir(exist_ok=True)
+            if final.exists():
+                os.unlink(tmp)
+            else:
+                os.replace(tmp, final)
+            return sha, size
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        import io
+
+        return self.put_stream(io.BytesIO(data), len(data) + 1)
+
+
+def new_file_id() -> str:
+    return "f_" + secrets.token_hex(16)
+
+
+def save_file(
+    store: BlobStore,
+    stream: BinaryIO,
+    *,
+    source: str,
+    name: str,
+    owner: str,
+    limit: int,
+    content_type: str = "application/octet-stream",
+    run_instance_id: str | None = None,
+) -> StoredFile:
+    """Store content and add its metadata row to the session (the caller commits)."""
+    sha, size = store.put_stream(stream, limit)
+    safe_name = os.path.basename(name.replace("\\", "/")).strip() or "file"
+    row = StoredFile(
+        id=new_file_id(),
+        source=source,
+        name=safe_name[:255],
+        sha256=sha,
+        size=size,
+        content_type=content_type[:128],
+        owner=owner,
+        run_instance_id=run_instance_id,
+    )
+    db.session.add(row)
+    return row
+
+
+def get_file(file_id: str) -> StoredFile | None:
+    return db.session.scalar(select(StoredFile).where(StoredFile.id == file_id))
+
+
+class LinkSigner:
+    """Signs ``(fileId, audience)`` with an expiry; a tampered or expired link fails verification."""
+
+    def __init__(self, secret_key: str, ttl: int) -> None:
+        self._signer = TimestampSigner(secret_key, salt="rpa.file-link")
+        self.ttl = ttl
+
+    def sign(self, file_id: str, audience: str) -> str:
+        return self._signer.sign(f"{file_id}|{audience}").decode()
+
+    def verify(self, token: str, file_id: str) -> str | None:
+        """Return the audience if ``token`` is a valid, unexpired link to ``file_id``."""
+        try:
+            value = self._signer.unsign(token, max_age=self.ttl).decode()
+        except (SignatureExpired, BadSignature):
+            return None
+        fid, _, audience = value.partition("|")
+        return audience if fid == file_id else None

@@ -1,0 +1,122 @@
+"""Config classes and their loader.
+
+Precedence (lowest first): class defaults → TOML file (``--config``) → ``RPA_*`` environment variables →
+explicit overrides passed by the caller (tests, CLI options). Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """Settings shared by every tier."""
+
+    data_dir: str = "./data"
+    database_url: str = ""  # empty: SQLite file in data_dir (embedded mode)
+    redis_url: str = ""  # empty: in-process fakeredis (embedded mode)
+    secret_key: str = ""  # empty: generated once and kept in data_dir/secret_key
+    admin_password: str = ""  # creates user "admin" on first start when set
+    node_code: str = "node"
+    hq_url: str = ""
+    timezone: str = "Asia/Shanghai"
+    log_level: str = "INFO"
+    log_json: bool = True
+    testing: bool = False
+
+    def with_overrides(self, **overrides: Any) -> BaseConfig:
+        """Return a copy with the given fields replaced (unknown names raise TypeError)."""
+        return replace(self, **overrides)
+
+
+@dataclass(frozen=True)
+class NodeConfig(BaseConfig):
+    """Settings of a province node."""
+
+    heartbeat_interval: float = 10.0  # seconds an executor waits between heartbeats
+    missed_heartbeats_offline: int = 3  # intervals without a heartbeat before a robot is offline
+    approve_new_robots: bool = False  # new robots start "pending" until an admin approves them
+    secret_max_skew: int = 300  # seconds a supplierSecret timestamp may differ from now
+    nonce_ttl: int = 600  # seconds a supplierSecret nonce is remembered (replay protection)
+    dispatch_timeout: float = 60.0  # seconds a dispatched run may wait for its first heartbeat/log
+    default_run_timeout: float = 0  # seconds; 0 = no run timeout unless the run asks for one
+    log_grace_seconds: int = 600  # logs accepted this long after a run's final state
+    link_ttl: int = 3600  # seconds a signed download link stays valid
+    max_frame_bytes: int = 1024 * 1024
+    max_logs_per_report: int = 1000
+    max_log_content: int = 64 * 1024
+    upload_limits: dict[str, int] = field(
+        default_factory=lambda: {
+            "file": 100 * 2**20,
+            "demand": 20 * 2**20,
+            "icon": 2 * 2**20,
+            "video": 2 * 2**30,
+            "screenshot": 10 * 2**20,
+            "checkpoint": 50 * 2**20,
+            "package": 500 * 2**20,
+        }
+    )
+    log_flush_interval: float = 0.005  # seconds the log writer waits to gather a batch
+    last_seen_flush_interval: float = 1.0  # seconds between coalesced last-seen writes
+    sweep_interval: float = 1.0  # seconds between lifecycle sweeps (timeouts, lost robots, queue)
+    public_url: str = ""  # absolute base for signed links; empty: taken from the request
+    drain_seconds: float = 10.0  # SIGTERM: how long to let in-flight work finish
+
+
+@dataclass(frozen=True)
+class HQConfig(BaseConfig):
+    """Settings of the HQ tier."""
+
+    node_code: str = "hq"
+
+
+@dataclass(frozen=True)
+class TestingConfig(NodeConfig):
+    """Node settings for tests: fast timers, testing flag on."""
+
+    testing: bool = True
+    heartbeat_interval: float = 1.0
+    sweep_interval: float = 0.2
+    dispatch_timeout: float = 10.0
+    log_json: bool = False
+
+
+def _coerce(value: str, current: Any) -> Any:
+    if isinstance(current, bool):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    return value
+
+
+def load_config(
+    cls: type[BaseConfig] = NodeConfig, path: str | Path | None = None, **overrides: Any
+) -> BaseConfig:
+    """Build a config of ``cls`` from defaults, a TOML file, ``RPA_*`` variables and ``overrides``.
+
+    The TOML file holds the field names at top level (``data_dir = "/var/lib/rpa"``); an unknown key is
+    an error, so a typo in a deployment file does not pass silently.
+    """
+    values: dict[str, Any] = {}
+    names = {f.name: f for f in fields(cls)}
+    if path:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        for key, value in data.items():
+            if key not in names:
+                raise ValueError(f"{path}: unknown setting {key!r}")
+            values[key] = value
+    defaults = cls()
+    for name in names:
+        env = os.environ.get(f"RPA_{name.upper()}")
+        if env is not None and env != "" and not isinstance(getattr(defaults, name), dict):
+            values[name] = _coerce(env, getattr(defaults, name))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return cls(**values)

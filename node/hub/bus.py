@@ -1,0 +1,101 @@
+"""The command bus: wakes whichever process holds a robot's connection when the robot has mail.
+
+The command itself is a row in ``robot_command`` (the database is the truth); the bus only carries
+"robot X has commands" or "robot X's connection is superseded". In embedded mode it is in-process; in
+production it is Redis pub/sub, so a run started on any gunicorn worker or host reaches the executor
+connected to any other. A lost notification costs latency, not data: connections also poll.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+
+import gevent
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "rpa:robot-bus"
+Handler = Callable[[str, str, str], None]  # (kind, robot_id, detail)
+
+
+class CommandBus:
+    """Publish/subscribe of robot notifications. ``kind`` is ``mail`` or ``supersede``."""
+
+    def __init__(self, redis_client, distributed: bool) -> None:  # noqa: ANN001
+        self._redis = redis_client
+        self._distributed = distributed
+        self._handler: Handler | None = None
+        self._listener: gevent.Greenlet | None = None
+
+    def subscribe(self, handler: Handler) -> None:
+        """Deliver every notification to ``handler`` (one per process: the connection registry)."""
+        self._handler = handler
+        if self._distributed and self._listener is None:
+            self._listener = gevent.spawn(self._listen)
+
+    def publish(self, kind: str, robot_id: str, detail: str = "") -> None:
+        if self._distributed:
+            try:
+                self._redis.publish(CHANNEL, json.dumps([kind, robot_id, detail]))
+                return
+            except Exception:  # Redis down: the poll loop still delivers; say so once per failure
+                log.warning("Bus: publish for robot %s failed; delivery falls back to polling", robot_id)
+        if self._handler is not None:
+            self._handler(kind, robot_id, detail)
+
+    def _listen(self) -> None:
+        """Reconnecting subscriber greenlet (Redis pub/sub)."""
+        backoff = 0.5
+        while True:
+            pubsub = None
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                backoff = 0.5
+                for msg in pubsub.listen():
+                    if msg.get("type") != "message":
+                        continue
+                    try:
+                        kind, robot_id, detail = json.loads(msg["data"])
+                    except (ValueError, TypeError):
+                        continue
+                    if self._handler is not None:
+                        self._handler(kind, robot_id, detail)
+            except gevent.GreenletExit:
+                raise
+            except Exception as exc:
+                log.warning("Bus: subscriber lost Redis (%s); reconnecting in %.1fs", exc, backoff)
+                gevent.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        pubsub.close()
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.kill(block=False)
+            self._listener = None
+
+
+def notify_after_commit(
+    session: Session, bus: CommandBus, kind: str, robot_id: str, detail: str = ""
+) -> None:
+    """Publish after the surrounding transaction commits (never for a rolled-back change)."""
+    session.info.setdefault("rpa_notify", []).append((bus, kind, robot_id, detail))
+
+
+@event.listens_for(Session, "after_commit")
+def _flush_notifications(session: Session) -> None:
+    for bus, kind, robot_id, detail in session.info.pop("rpa_notify", ()):
+        bus.publish(kind, robot_id, detail)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_notifications(session: Session) -> None:
+    session.info.pop("rpa_notify", None)

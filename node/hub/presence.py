@@ -1,0 +1,87 @@
+"""Presence: heartbeats touch memory only; last-seen times reach the database in one batched write per
+second per process (a heartbeat never costs a commit). Connection ids live in Redis for HTTP callers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import gevent
+from flask import Flask
+from sqlalchemy import bindparam, select, update
+
+from common.db import db
+from common.timeutil import utcnow
+from node.schedule.models import Robot
+
+log = logging.getLogger(__name__)
+
+
+class Presence:
+    """Coalesces last-seen updates and caches robotConnectId checks."""
+
+    def __init__(self, app: Flask, redis_client, flush_interval: float) -> None:  # noqa: ANN001
+        self._app = app
+        self._redis = redis_client
+        self._interval = flush_interval
+        self._seen: dict[str, tuple] = {}
+        self._greenlet: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._loop)
+
+    def touch(self, robot_id: str, metrics: dict | None = None) -> None:
+        """Record that ``robot_id`` was heard from now (memory only)."""
+        self._seen[robot_id] = (utcnow(), metrics)
+
+    def flush(self) -> int:
+        """Write pending last-seen times in one statement; returns the number of robots written."""
+        if not self._seen:
+            return 0
+        batch, self._seen = self._seen, {}
+        rows = [{"rid": rid, "ts": ts, "m": m} for rid, (ts, m) in batch.items()]
+        with self._app.app_context():
+            try:
+                stmt = update(Robot.__table__).where(Robot.__table__.c.id == bindparam("rid"))
+                with_metrics = [r for r in rows if r["m"] is not None]
+                plain = [r for r in rows if r["m"] is None]
+                if plain:
+                    db.session.execute(stmt.values(last_seen_at=bindparam("ts")), plain)
+                if with_metrics:
+                    db.session.execute(
+                        stmt.values(last_seen_at=bindparam("ts"), metrics=bindparam("m")), with_metrics
+                    )
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                for rid, value in batch.items():  # keep them for the next round
+                    self._seen.setdefault(rid, value)
+                log.exception("Presence: flush of %d robots failed; retrying", len(rows))
+                return 0
+        return len(rows)
+
+    def _loop(self) -> None:
+        while True:
+            gevent.sleep(self._interval)
+            self.flush()
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=2)
+            self._greenlet = None
+        self.flush()
+
+    # --- robotConnectId ---------------------------------------------------------------------------
+    def set_connect_id(self, robot_id: str, connect_id: str) -> None:
+        self._redis.set(f"rpa:cid:{robot_id}", connect_id, ex=86400)
+
+    def connect_id(self, robot_id: str) -> str | None:
+        """The robot's current connection id (Redis, falling back to the database)."""
+        value = self._redis.get(f"rpa:cid:{robot_id}")
+        if value is not None:
+            return value.decode()
+        cid = db.session.scalar(select(Robot.connect_id).where(Robot.id == robot_id))
+        if cid:
+            self.set_connect_id(robot_id, cid)
+        return cid or None

@@ -1,0 +1,143 @@
+"""Protocol actions, the same for both transports: heartbeat, logs, finish, video, command pickup."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from common.db import db
+from common.envelope import UNKNOWN_RUN, ApiError
+from common.timeutil import utcnow
+from node.context import runtime
+from node.hub.protocol import HeartbeatBody, ReportFinishBody, ReportLogsBody, ReportVideoBody
+from node.schedule import lifecycle, runs
+from node.schedule.dispatch import build_execute_body
+from node.schedule.models import Robot, RobotCommand, RunInstance
+from node.schedule.robots import license_content
+
+log = logging.getLogger(__name__)
+
+_UNSET = object()
+
+
+class Session:
+    """What one connection remembers between messages (avoids database reads on the hot path)."""
+
+    __slots__ = ("robot_id", "connect_id", "reported_run", "running")
+
+    def __init__(self, robot_id: str, connect_id: str) -> None:
+        self.robot_id = robot_id
+        self.connect_id = connect_id
+        self.reported_run: object = _UNSET
+        self.running: set[str] = set()
+
+
+def heartbeat(sess: Session, body: HeartbeatBody) -> None:
+    """Touch presence in memory; reach the database only when the run the executor names changes."""
+    rt = runtime()
+    metrics = body.metrics.model_dump() if body.metrics else None
+    rt.presence.touch(sess.robot_id, metrics)
+    run_id = body.runInstanceId
+    if run_id == sess.reported_run:
+        return
+    sess.reported_run = run_id
+    if run_id:
+        if run_id not in sess.running:
+            runs.mark_running(sess.robot_id, run_id, "first heartbeat naming the run")
+            sess.running.add(run_id)
+        return
+    # The executor says it runs nothing: a run it was running (not merely dispatched) is lost.
+    robot = db.session.get(Robot, sess.robot_id)
+    current = db.session.get(RunInstance, robot.current_run_id) if robot and robot.current_run_id else None
+    if current is not None and current.status in (lifecycle.RUNNING, lifecycle.STOPPING):
+        runs.interrupt(sess.robot_id, "executor reports it no longer runs this run")
+    elif current is not None and current.status in lifecycle.FINAL:
+        db.session.execute(
+            update(Robot)
+            .where(Robot.id == sess.robot_id, Robot.current_run_id == current.id)
+            .values(current_run_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.commit()
+        runs.dispatch_for_robot(sess.robot_id)
+    else:
+        db.session.rollback()
+
+
+def report_logs(sess: Session, body: ReportLogsBody) -> int:
+    """Validate ownership and the grace window, then write the lines durably (group commit)."""
+    rt = runtime()
+    run = runs.owned_run(sess.robot_id, body.runInstanceId)
+    grace = timedelta(seconds=rt.config.log_grace_seconds)
+    if run.status in lifecycle.FINAL and run.finished_at and run.finished_at < utcnow() - grace:
+        raise ApiError(UNKNOWN_RUN, "runInstanceId: run ended more than the log grace period ago")
+    attempt, status = run.attempt, run.status
+    db.session.rollback()  # end the read transaction before waiting on the writer
+    rows = [
+        {
+            "run_instance_id": body.runInstanceId,
+            "attempt": attempt,
+            "robot_id": sess.robot_id,
+            "content": item.content,
+            "screenshot": item.screenshot,
+            "log_at": item.logAt,
+            "log_level": item.logLevel,
+        }
+        for item in body.logs
+    ]
+    rt.logs.write(rows)
+    rt.presence.touch(sess.robot_id)
+    if status == lifecycle.DISPATCHED and body.runInstanceId not in sess.running:
+        runs.mark_running(sess.robot_id, body.runInstanceId, "first log naming the run")
+        sess.running.add(body.runInstanceId)
+    return len(rows)
+
+
+def report_finish(sess: Session, body: ReportFinishBody) -> bool:
+    sess.running.discard(body.runInstanceId)
+    return runs.finish_run(sess.robot_id, body.runInstanceId, body.status, body.errorCode)
+
+
+def report_video(sess: Session, body: ReportVideoBody) -> None:
+    runs.set_video(sess.robot_id, body.runInstanceId, body.videoId)
+
+
+def command_body(cmd: RobotCommand, base_url: str) -> tuple[bool, dict | None]:
+    """(send?, body) for an inbox command; an Execute whose run moved on is dropped, not sent."""
+    if cmd.action == "Execute":
+        run = db.session.get(RunInstance, cmd.run_instance_id)
+        if run is None or run.robot_id != cmd.robot_id or run.status not in lifecycle.ACTIVE:
+            return False, None
+        return True, build_execute_body(run, base_url)
+    if cmd.action == "SendLicense":
+        content = license_content(cmd.robot_id)
+        return (content is not None), {"licenseContent": content}
+    return True, cmd.body
+
+
+def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, str, dict | None]]:
+    """Oldest undelivered commands of a robot as (id, action, body); the caller marks them delivered."""
+    cmds = db.session.scalars(
+        select(RobotCommand)
+        .where(RobotCommand.robot_id == robot_id, RobotCommand.delivered_at.is_(None))
+        .order_by(RobotCommand.id)
+        .limit(limit)
+    ).all()
+    out = []
+    for cmd in cmds:
+        send, body = command_body(cmd, base_url)
+        out.append((cmd.id, cmd.action if send else "", body))
+    return out
+
+
+def mark_delivered(ids: list[int]) -> None:
+    if ids:
+        db.session.execute(
+            update(RobotCommand)
+            .where(RobotCommand.id.in_(ids))
+            .values(delivered_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    db.session.commit()

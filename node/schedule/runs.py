@@ -1,0 +1,290 @@
+"""Run instances: start, stop, finish, lose and recover; reading their state, transitions and logs."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from common import audit
+from common.db import db
+from common.envelope import BAD_REQUEST, CONFLICT, NOT_FOUND, UNKNOWN_RUN, ApiError
+from common.timeutil import utcnow
+from node.context import runtime
+from node.schedule import arguments as args_mod
+from node.schedule import lifecycle
+from node.schedule.dispatch import dispatch_for_robot, enqueue_command, try_dispatch
+from node.schedule.models import Robot, RunInstance, RunInstanceLog, RunTransition, Supplier
+from node.share.packages import resolve_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    robot_id: str | None = None
+    video_record_required: bool = False
+    video_record_mode: int = 0
+    timeout_seconds: int = 0
+    max_attempts: int = 1
+
+
+def new_run_id() -> str:
+    return "r_" + secrets.token_hex(12)
+
+
+def start_run(
+    app_id: str,
+    version: str | None,
+    arguments,
+    user_id: str,
+    user_name: str,  # noqa: ANN001
+    options: RunOptions,
+) -> RunInstance:
+    """Create a pending run and dispatch it at once if a robot is free (else it waits in the queue)."""
+    rt = runtime()
+    ver = resolve_version(app_id, version)
+    if options.robot_id:
+        robot = db.session.get(Robot, options.robot_id)
+        if robot is None:
+            raise ApiError(NOT_FOUND, f"robotId: no robot {options.robot_id!r}", 404)
+        sup = db.session.get(Supplier, robot.supplier_code)
+        if sup is None or ver.engine not in (sup.engines or []):
+            raise ApiError(BAD_REQUEST, f"robotId: robot {robot.id} does not run engine {ver.engine!r}")
+        if robot.state == "disabled":
+            raise ApiError(CONFLICT, f"robotId: robot {robot.id} is disabled", 409)
+    stored_args = args_mod.normalise(arguments, ver.manifest.get("arguments", []), rt.box)
+    now = utcnow()
+    run = RunInstance(
+        id=new_run_id(),
+        app_id=app_id,
+        app_version_id=ver.id,
+        engine=ver.engine,
+        status=lifecycle.PENDING,
+        attempt=1,
+        max_attempts=options.max_attempts,
+        requested_robot_id=options.robot_id,
+        arguments=stored_args,
+        user_id=user_id,
+        user_name=user_name,
+        video_record_required=options.video_record_required,
+        video_record_mode=options.video_record_mode,
+        timeout_seconds=options.timeout_seconds or int(rt.config.default_run_timeout),
+        created_at=now,
+        cause=f"started by user:{user_name}",
+    )
+    db.session.add(run)
+    db.session.add(
+        RunTransition(
+            run_instance_id=run.id,
+            attempt=1,
+            from_status="",
+            to_status=lifecycle.PENDING,
+            cause=f"started by user:{user_name}",
+            at=now,
+        )
+    )
+    audit.record(
+        "run.start",
+        target=f"run:{run.id}",
+        actor=f"user:{user_name}",
+        detail={"appId": app_id, "version": ver.version, "robotId": options.robot_id},
+    )
+    db.session.commit()
+    log.info("Run %s: created for app %s %s by %s", run.id, app_id, ver.version, user_name)
+    try_dispatch(run.id)
+    return db.session.get(RunInstance, run.id)
+
+
+def get_run(run_id: str) -> RunInstance:
+    run = db.session.get(RunInstance, run_id)
+    if run is None:
+        raise ApiError(NOT_FOUND, f"runInstanceId: no run {run_id!r}", 404)
+    return run
+
+
+def list_runs(status: str | None, limit: int, offset: int) -> tuple[list[RunInstance], int]:
+    query = select(RunInstance)
+    count = select(func.count()).select_from(RunInstance)
+    if status:
+        query, count = query.where(RunInstance.status == status), count.where(RunInstance.status == status)
+    rows = db.session.scalars(query.order_by(RunInstance.created_at.desc()).limit(limit).offset(offset)).all()
+    return list(rows), db.session.scalar(count) or 0
+
+
+def transitions_of(run_id: str) -> list[RunTransition]:
+    get_run(run_id)
+    return list(
+        db.session.scalars(
+            select(RunTransition).where(RunTransition.run_instance_id == run_id).order_by(RunTransition.id)
+        )
+    )
+
+
+def logs_of(run_id: str, limit: int, offset: int) -> tuple[list[RunInstanceLog], int]:
+    get_run(run_id)
+    total = (
+        db.session.scalar(
+            select(func.count()).select_from(RunInstanceLog).where(RunInstanceLog.run_instance_id == run_id)
+        )
+        or 0
+    )
+    rows = db.session.scalars(
+        select(RunInstanceLog)
+        .where(RunInstanceLog.run_instance_id == run_id)
+        .order_by(RunInstanceLog.log_at, RunInstanceLog.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return list(rows), total
+
+
+def stop_run(run_id: str, actor: str) -> RunInstance:
+    """Stop a run: a queued one is cancelled at once; a dispatched or running one gets Stop."""
+    run = get_run(run_id)
+    if run.status in lifecycle.FINAL:
+        raise ApiError(CONFLICT, f"runInstanceId: run is already {run.status}", 409)
+    if run.status == lifecycle.STOPPING:
+        return run
+    try:
+        if run.status == lifecycle.PENDING:
+            lifecycle.transition(run, lifecycle.CANCELLED, f"cancelled by {actor} before dispatch")
+        else:
+            lifecycle.transition(run, lifecycle.STOPPING, f"stop requested by {actor}")
+            enqueue_command(run.robot_id, "Stop", run.id)
+    except lifecycle.TransitionRefused:
+        db.session.rollback()
+        return stop_run(run_id, actor)
+    audit.record("run.stop", target=f"run:{run.id}", actor=actor)
+    db.session.commit()
+    log.info("Run %s: stop requested by %s", run.id, actor)
+    return run
+
+
+def owned_run(robot_id: str, run_id: str) -> RunInstance:
+    """The run if ``robot_id`` executes or executed it, else ApiError 10006."""
+    run = db.session.get(RunInstance, run_id) if run_id else None
+    if run is None or run.robot_id != robot_id:
+        raise ApiError(UNKNOWN_RUN, f"runInstanceId: {run_id!r} is not a run of robot {robot_id}", 400)
+    return run
+
+
+def _free_robot(robot_id: str, run_id: str) -> bool:
+    res = db.session.execute(
+        update(Robot)
+        .where(Robot.id == robot_id, Robot.current_run_id == run_id)
+        .values(current_run_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
+
+
+def mark_running(robot_id: str, run_id: str, cause: str) -> bool:
+    """dispatched → running on the first heartbeat or log naming the run; True if it moved."""
+    run = db.session.get(RunInstance, run_id)
+    if run is None or run.robot_id != robot_id or run.status != lifecycle.DISPATCHED:
+        return False
+    try:
+        lifecycle.transition(run, lifecycle.RUNNING, cause)
+    except lifecycle.TransitionRefused:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    log.info("Run %s: running on %s", run_id, robot_id)
+    return True
+
+
+def finish_run(robot_id: str, run_id: str, status: int, error_code: int | None) -> bool:
+    """Apply ReportFinish exactly once; a repeat, or a report after a final state, changes nothing.
+
+    Returns True when this call made the run final. The robot is freed either way and offered
+    the next queued run.
+    """
+    run = owned_run(robot_id, run_id)
+    moved = False
+    if run.status not in lifecycle.FINAL:
+        to = lifecycle.FINISH_STATUS[status]
+        cause = {
+            0: "executor reported success",
+            1: "executor reported cancelled",
+            2: f"executor reported failure (errorCode {error_code})",
+        }[status]
+        try:
+            lifecycle.transition(run, to, cause, error_code=error_code)
+            moved = True
+        except lifecycle.TransitionRefused:
+            db.session.rollback()
+            return finish_run(robot_id, run_id, status, error_code)
+        audit.record(
+            "run.finish",
+            target=f"run:{run_id}",
+            actor=f"robot:{robot_id}",
+            detail={"status": run.status, "errorCode": error_code},
+        )
+    freed = _free_robot(robot_id, run_id)
+    db.session.commit()
+    if moved:
+        log.info("Run %s: %s (reported by %s)", run_id, run.status, robot_id)
+    if freed:
+        dispatch_for_robot(robot_id)
+    return moved
+
+
+def interrupt(robot_id: str, cause: str) -> str | None:
+    """The robot is lost: its active run becomes interrupted, then is re-queued if failover allows.
+
+    Returns the id of the affected run.
+    """
+    robot = db.session.get(Robot, robot_id)
+    if robot is None or not robot.current_run_id:
+        return None
+    run = db.session.get(RunInstance, robot.current_run_id)
+    _free_robot(robot_id, robot.current_run_id)
+    requeue = False
+    if run is not None and run.status in lifecycle.ACTIVE and run.robot_id == robot_id:
+        try:
+            lifecycle.transition(run, lifecycle.INTERRUPTED, cause)
+            if run.attempt < run.max_attempts:
+                lifecycle.transition(
+                    run,
+                    lifecycle.PENDING,
+                    f"failover: attempt {run.attempt + 1} re-queued",
+                    attempt=run.attempt + 1,
+                )
+                requeue = True
+        except lifecycle.TransitionRefused:
+            db.session.rollback()
+            return interrupt(robot_id, cause)
+        audit.record("run.interrupt", target=f"run:{run.id}", actor="system", detail={"cause": cause})
+    db.session.commit()
+    if run is not None:
+        log.warning(
+            "Run %s: interrupted on %s (%s)%s", run.id, robot_id, cause, "; re-queued" if requeue else ""
+        )
+    if requeue:
+        try_dispatch(run.id)
+    return run.id if run else None
+
+
+def set_checkpoint(robot_id: str, run_id: str, file_id: str) -> None:
+    """Remember the latest checkpoint file of a run (restored on failover)."""
+    run = owned_run(robot_id, run_id)
+    run.checkpoint_file_id = file_id
+    db.session.commit()
+
+
+def set_video(robot_id: str, run_id: str, video_id: str) -> None:
+    """ReportVideoRecord: only after ReportFinish of that run."""
+    run = owned_run(robot_id, run_id)
+    if run.status not in lifecycle.FINAL:
+        raise ApiError(BAD_REQUEST, "runInstanceId: ReportVideoRecord is accepted only after ReportFinish")
+    from common.files import get_file
+
+    f = get_file(video_id)
+    if f is None:
+        raise ApiError(BAD_REQUEST, f"videoId: no uploaded file {video_id!r}")
+    run.video_file_id = video_id
+    audit.record("run.video", target=f"run:{run_id}", actor=f"robot:{robot_id}", detail={"videoId": video_id})
+    db.session.commit()

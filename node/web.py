@@ -1,0 +1,119 @@
+"""The node's plain pages until the portal lands: sign-in, status page, API docs; health probes."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, url_for
+from flask_login import LoginManager, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import func, select, text
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from common.auth import services as auth
+from common.auth.guard import require
+from common.auth.models import User
+from common.db import db
+from common.envelope import envelope, error_envelope
+from node.context import runtime
+from node.schedule.models import Robot, RunInstance
+
+bp = Blueprint("web", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "web.login"
+csrf = CSRFProtect()
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user is not None and user.active else None
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名 Username", validators=[DataRequired("请输入用户名"), Length(max=64)])
+    password = PasswordField("密码 Password", validators=[DataRequired("请输入密码"), Length(max=256)])
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        try:
+            user = auth.authenticate(form.username.data, form.password.data)
+        except auth.AuthError:
+            error = "用户名或密码错误 (wrong username or password)"
+        else:
+            login_user(user)
+            return redirect(url_for("web.status"))
+    return render_template("login.html", form=form, error=error), (401 if error else 200)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    return redirect(url_for("web.login"))
+
+
+@bp.get("/")
+@login_required
+def status():
+    """Executors online, recent runs, links."""
+    require("run.read")
+    online = db.session.scalar(select(func.count()).select_from(Robot).where(Robot.online.is_(True))) or 0
+    total = db.session.scalar(select(func.count()).select_from(Robot)) or 0
+    recent = db.session.scalars(select(RunInstance).order_by(RunInstance.created_at.desc()).limit(20)).all()
+    robots = db.session.scalars(select(Robot).order_by(Robot.online.desc(), Robot.id).limit(50)).all()
+    return render_template(
+        "status.html",
+        online=online,
+        total=total,
+        recent=recent,
+        robots=robots,
+        connections=len(runtime().connections),
+    )
+
+
+@bp.get("/api/docs")
+def api_docs():
+    return render_template("api_docs.html")
+
+
+@bp.get("/healthz")
+def healthz():
+    """Alive: the process answers."""
+    return envelope({"status": "alive"})
+
+
+@bp.get("/readyz")
+def readyz():
+    """Ready: the database and Redis answer (a load balancer stops sending traffic otherwise)."""
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        db.session.rollback()
+        checks["database"] = "ok"
+    except Exception as exc:  # report, never raise: this endpoint must answer
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        runtime().redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    if runtime().connections.draining:
+        checks["draining"] = "yes"
+    if all(v == "ok" for v in checks.values()):
+        return envelope(checks)
+    resp = error_envelope(19999, "not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()), 503)
+    return resp
+
+
+def init_app(app) -> None:  # noqa: ANN001
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    for name in ("api", "robots_connect", "files", "design"):
+        bp_obj = app.blueprints.get(name)
+        if bp_obj is not None:
+            csrf.exempt(bp_obj)

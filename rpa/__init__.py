@@ -1,0 +1,1 @@
+"""The ``rpa`` command line."""

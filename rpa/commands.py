@@ -1,0 +1,192 @@
+"""The click commands behind ``rpa``."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from config.settings import NodeConfig, load_config
+
+
+def _node_config(config: str | None, data_dir: str | None, **extra) -> NodeConfig:  # noqa: ANN003
+    return load_config(NodeConfig, config, data_dir=data_dir, **extra)  # type: ignore[return-value]
+
+
+def _app(config: str | None, data_dir: str | None):  # noqa: ANN202
+    from node import create_app
+
+    return create_app(_node_config(config, data_dir))
+
+
+config_option = click.option("--config", "config", type=click.Path(dir_okay=False), help="TOML settings file")
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), help="data directory")
+
+
+@click.group()
+def cli() -> None:
+    """RPA general component (T/CES): province node, HQ, executor."""
+
+
+@cli.group()
+def node() -> None:
+    """The province node."""
+
+
+@node.command("run")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@data_dir_option
+@config_option
+def node_run(host: str, port: int, data_dir: str | None, config: str | None) -> None:
+    """Serve a node (embedded mode unless RPA_DATABASE_URL/RPA_REDIS_URL say otherwise)."""
+    from common.logsetup import configure
+    from node import create_app
+    from rpa.serve import prepare, serve
+
+    cfg = _node_config(config, data_dir)
+    configure(cfg.log_level, os.path.join(cfg.data_dir, "logs"), cfg.log_json)
+    app = create_app(cfg)
+    generated = prepare(app, cfg.admin_password or None)
+    if generated:
+        click.echo(f"Administrator created: user 'admin', password {generated} (shown once)")
+    serve(app, host, port)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@data_dir_option
+@config_option
+def db_upgrade(data_dir: str | None, config: str | None) -> None:
+    """Migrate the database to the newest schema (run before starting gunicorn)."""
+    from rpa.serve import prepare
+
+    cfg = _node_config(config, data_dir)
+    generated = prepare(_app(config, data_dir), cfg.admin_password or None)
+    if generated:
+        click.echo(f"Administrator created: user 'admin', password {generated} (shown once)")
+    click.echo("Database is at the newest schema")
+
+
+@cli.group()
+def supplier() -> None:
+    """Suppliers (vendors) whose executors may register."""
+
+
+@supplier.command("add")
+@click.argument("code")
+@click.option("--name", default="", help="display name")
+@click.option("--engine", "engines", multiple=True, help="engine the supplier's executors run (repeatable)")
+@data_dir_option
+@config_option
+def supplier_add(
+    code: str, name: str, engines: tuple[str, ...], data_dir: str | None, config: str | None
+) -> None:
+    """Add a supplier and print its secret once."""
+    from common.envelope import ApiError
+    from node.schedule.suppliers import add_supplier
+
+    app = _app(config, data_dir)
+    with app.app_context():
+        try:
+            sup, secret = add_supplier(code, name, list(engines) or None, actor="cli")
+        except ApiError as exc:
+            raise click.ClickException(exc.hint) from None
+    click.echo(f"Supplier {sup.code} added. Secret (shown once): {secret}")
+
+
+@cli.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", default="viewer", type=click.Choice(["admin", "operator", "viewer", "auditor"]))
+@click.option(
+    "--password", envvar="RPA_USER_PASSWORD", prompt=True, hide_input=True, confirmation_prompt=True
+)
+@data_dir_option
+@config_option
+def user_create(username: str, role: str, password: str, data_dir: str | None, config: str | None) -> None:
+    """Create a user."""
+    from common.auth.services import AuthError, create_user
+
+    app = _app(config, data_dir)
+    with app.app_context():
+        try:
+            create_user(username, password, role, actor="cli")
+        except AuthError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"User {username} created with role {role}")
+
+
+@cli.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@data_dir_option
+@config_option
+def audit_verify(data_dir: str | None, config: str | None) -> None:
+    """Recompute the audit chain; exit 1 and name the first bad event if it was tampered with."""
+    from common.audit import verify_chain
+
+    app = _app(config, data_dir)
+    with app.app_context():
+        report = verify_chain()
+    if report.ok:
+        click.echo(f"Audit chain intact: {report.events} events")
+        return
+    click.echo(
+        f"Audit chain BROKEN at event {report.first_bad_seq}: {report.reason} "
+        f"({report.events} events verified before it)",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@cli.command()
+@click.option(
+    "--queue", "queues", multiple=True, default=("hub", "sync", "default", "periodic"), show_default=True
+)
+@click.option("--burst", is_flag=True, help="exit when the queues are empty")
+@data_dir_option
+@config_option
+def worker(queues: tuple[str, ...], burst: bool, data_dir: str | None, config: str | None) -> None:
+    """Run an RQ worker (production mode: needs RPA_REDIS_URL)."""
+    from common.logsetup import configure
+    from node.ops.tasks import run_worker
+
+    cfg = _node_config(config, data_dir)
+    if not cfg.redis_url:
+        raise click.ClickException(
+            "RPA_REDIS_URL is not set: embedded mode runs its jobs inside the node process"
+        )
+    configure(cfg.log_level, os.path.join(cfg.data_dir, "logs"), cfg.log_json, name="worker")
+    run_worker(_app(config, data_dir), list(queues), burst=burst)
+
+
+def _register_optional() -> None:
+    """Commands that live with their own packages (executor, conformance), when those are installed."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    for module, attr, name in (
+        ("executor.cli", "executor_command", "executor"),
+        ("node.conformance.cli", "conformance_command", "conformance"),
+    ):
+        if find_spec(module.rsplit(".", 1)[0]) and find_spec(module):
+            cli.add_command(getattr(import_module(module), attr), name)
+    from rpa.demo import demo_command
+
+    cli.add_command(demo_command, "demo")
+
+
+_register_optional()

@@ -1,0 +1,52 @@
+"""Serving a node in one gevent process (embedded mode and the demo), with a graceful SIGTERM drain."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def prepare(app, admin_password: str | None = None) -> str | None:  # noqa: ANN001
+    """Migrate the database to head and make sure an administrator exists.
+
+    Returns a generated admin password when one had to be made (printed once by the caller).
+    """
+    import secrets
+
+    from flask_migrate import upgrade
+
+    from common.auth.services import ensure_admin
+
+    with app.app_context():
+        upgrade()
+        password = admin_password or secrets.token_urlsafe(12)
+        created = ensure_admin(password)
+    return password if created and not admin_password else None
+
+
+def serve(app, host: str, port: int, *, ready_line: bool = True) -> None:  # noqa: ANN001
+    """Serve until SIGTERM/SIGINT, then drain: stop accepting, flush logs, close executor sockets."""
+    import gevent
+    from gevent.pywsgi import WSGIServer
+
+    from node import drain, start_background
+
+    start_background(app)
+    server = WSGIServer((host, port), app, log=None, error_log=logging.getLogger("gevent.pywsgi"))
+    server.init_socket()
+
+    def _stop(signum: int) -> None:
+        log.info("Signal %s: draining", signum)
+        server.close()  # stop accepting
+        drain(app)
+        server.stop(timeout=app.extensions["rpa"].config.drain_seconds)
+
+    gevent.signal_handler(signal.SIGTERM, _stop, signal.SIGTERM)
+    gevent.signal_handler(signal.SIGINT, _stop, signal.SIGINT)
+    if ready_line:
+        print(f"Node listening on http://{host}:{server.server_port}", flush=True)
+    server.serve_forever()
+    sys.stdout.flush()
