@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import LoginManager, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import func, select, text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -48,6 +48,14 @@ def login():
             login_user(user)
             return redirect(url_for("web.status"))
     return render_template("login.html", form=form, error=error), (401 if error else 200)
+
+
+@bp.app_errorhandler(CSRFError)
+def _csrf_failed(exc: CSRFError):
+    """A form without a valid CSRF token is shown again with a message, never an error page."""
+    return render_template(
+        "login.html", form=LoginForm(), error="页面已过期，请重新提交 (form expired, submit again)"
+    ), 400
 
 
 @bp.post("/logout")

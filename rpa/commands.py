@@ -24,7 +24,29 @@ config_option = click.option("--config", "config", type=click.Path(dir_okay=Fals
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), help="data directory")
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """Commands that live with their own packages are imported only when invoked (fast start-up,
+    and a node never imports the executor)."""
+
+    lazy = {
+        "executor": ("executor.cli", "executor_command"),
+        "conformance": ("node.conformance.cli", "conformance_command"),
+        "demo": ("rpa.demo", "demo_command"),
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            from importlib import import_module
+
+            module, attr = self.lazy[name]
+            return getattr(import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup)
 def cli() -> None:
     """RPA general component (T/CES): province node, HQ, executor."""
 
@@ -171,22 +193,3 @@ def worker(queues: tuple[str, ...], burst: bool, data_dir: str | None, config: s
         )
     configure(cfg.log_level, os.path.join(cfg.data_dir, "logs"), cfg.log_json, name="worker")
     run_worker(_app(config, data_dir), list(queues), burst=burst)
-
-
-def _register_optional() -> None:
-    """Commands that live with their own packages (executor, conformance), when those are installed."""
-    from importlib import import_module
-    from importlib.util import find_spec
-
-    for module, attr, name in (
-        ("executor.cli", "executor_command", "executor"),
-        ("node.conformance.cli", "conformance_command", "conformance"),
-    ):
-        if find_spec(module.rsplit(".", 1)[0]) and find_spec(module):
-            cli.add_command(getattr(import_module(module), attr), name)
-    from rpa.demo import demo_command
-
-    cli.add_command(demo_command, "demo")
-
-
-_register_optional()
