@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import socket
 from pathlib import Path
 
 from flask import Flask, request
@@ -54,6 +56,13 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     _init_extensions(app, cfg, key)
     _register_blueprints(app)
     _register_errors(app)
+    process = f"{socket.gethostname()}:{os.getpid()}"
+
+    @app.after_request
+    def _which_process(resp):
+        resp.headers["X-RPA-Process"] = process  # which host/worker answered (operations, scale-out tests)
+        return resp
+
     return app
 
 

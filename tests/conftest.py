@@ -96,7 +96,7 @@ def postgres_url() -> str:
     engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = base.rsplit("/", 1)[0] + "/" + name
+    url = sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
     yield url
     with engine.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

@@ -290,6 +290,6 @@ class HttpRobot:
 
 def log_lines(n: int, prefix: str = "line", start: int = 0) -> list[dict]:
     return [
-        {"content": f"{prefix} {i}", "logAt": "2026-11-28T10:00:00.%06d+08:00" % i, "logLevel": i % 3}
+        {"content": f"{prefix} {i}", "logAt": f"2026-11-28T10:00:00.{i:06d}+08:00", "logLevel": i % 3}
         for i in range(start, start + n)
     ]

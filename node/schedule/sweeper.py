@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import gevent
 from flask import Flask
+from gevent.event import Event
 from sqlalchemy import or_, select, update
 
 from common.db import db
@@ -153,14 +154,15 @@ class Sweeper:
         self._app = app
         self._interval = interval
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = Event()
 
     def start(self) -> None:
         if self._greenlet is None:
+            self._stopping.clear()
             self._greenlet = gevent.spawn(self._loop)
 
     def _loop(self) -> None:
-        while True:
-            gevent.sleep(self._interval)
+        while not self._stopping.wait(self._interval):
             with self._app.app_context():
                 try:
                     sweep_once()
@@ -170,7 +172,10 @@ class Sweeper:
                 finally:
                     db.session.remove()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
+        """Let the sweep in progress finish (never kill it mid-transaction), then stop."""
         if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
+            self._stopping.set()
+            self._greenlet.join(timeout)
+            self._greenlet.kill(block=False)
             self._greenlet = None

@@ -158,12 +158,12 @@ def test_file_upload_signed_links_and_personal_folder(setup):
 
     run_id = node.start_run(app_id)
     robot.heartbeat()
-    put = lambda body: requests.post(
-        f"{node.url}/design/personalfile",
-        json=body,  # noqa: E731
-        headers=robot.headers(),
-        timeout=10,
-    )
+
+    def put(body):
+        return requests.post(
+            f"{node.url}/design/personalfile", json=body, headers=robot.headers(), timeout=10
+        )
+
     assert put({"fileId": info["fileId"], "runInstanceId": run_id, "userId": "999"}).status_code == 403
     assert put({"fileId": info["fileId"], "runInstanceId": "r_someone_else"}).status_code == 403
     ok = put({"fileId": info["fileId"], "fileName": "五月抄表汇总.csv", "runInstanceId": run_id})
