@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 from sqlalchemy import BigInteger, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -127,10 +127,21 @@ class LinkSigner:
 
     def __init__(self, secret_key: str, ttl: int) -> None:
         self._signer = TimestampSigner(secret_key, salt="rpa.file-link")
+        self._plain = Signer(secret_key, salt="rpa.run-token")
         self.ttl = ttl
 
     def sign(self, file_id: str, audience: str) -> str:
         return self._signer.sign(f"{file_id}|{audience}").decode()
+
+    def sign_value(self, value: str) -> str:
+        """Sign an arbitrary value (no expiry: the caller checks validity against the database)."""
+        return self._plain.sign(value).decode()
+
+    def unsign_value(self, token: str) -> str | None:
+        try:
+            return self._plain.unsign(token).decode()
+        except BadSignature:
+            return None
 
     def verify(self, token: str, file_id: str) -> str | None:
         """Return the audience if ``token`` is a valid, unexpired link to ``file_id``."""

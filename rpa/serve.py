@@ -27,7 +27,7 @@ def prepare(app, admin_password: str | None = None) -> str | None:  # noqa: ANN0
     return password if created and not admin_password else None
 
 
-def serve(app, host: str, port: int, *, ready_line: bool = True) -> None:  # noqa: ANN001
+def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -> None:  # noqa: ANN001
     """Serve until SIGTERM/SIGINT, then drain: stop accepting, flush logs, close executor sockets."""
     import gevent
     from gevent.pywsgi import WSGIServer
@@ -40,12 +40,17 @@ def serve(app, host: str, port: int, *, ready_line: bool = True) -> None:  # noq
 
     def _stop(signum: int) -> None:
         log.info("Signal %s: draining", signum)
+        if on_stop is not None:
+            on_stop()  # e.g. the demo's executors, while the node can still take their last reports
         server.close()  # stop accepting
         drain(app)
         server.stop(timeout=app.extensions["rpa"].config.drain_seconds)
 
-    gevent.signal_handler(signal.SIGTERM, _stop, signal.SIGTERM)
-    gevent.signal_handler(signal.SIGINT, _stop, signal.SIGINT)
+    def _on_signal(signum: int) -> None:
+        gevent.spawn(_stop, signum)  # blocking work may not run inside the signal callback
+
+    gevent.signal_handler(signal.SIGTERM, _on_signal, signal.SIGTERM)
+    gevent.signal_handler(signal.SIGINT, _on_signal, signal.SIGINT)
     if ready_line:
         print(f"Node listening on http://{host}:{server.server_port}", flush=True)
     server.serve_forever()

@@ -13,7 +13,11 @@ from common.timeutil import iso
 from node.api import schemas as s
 from node.api import serialize as out
 from node.api.registry import api_route, openapi
+from node.context import runtime
+from node.design import services as design_services
+from node.hub.urls import base_url
 from node.schedule import robots, runs, suppliers
+from node.schedule.dispatch import file_link
 from node.schedule.runs import RunOptions
 from node.share import packages
 
@@ -322,6 +326,34 @@ def run_logs(run_id: str, query: s.Page, user: User):
 )
 def stop_run(run_id: str, user: User):
     return envelope(out.run(runs.stop_run(run_id, f"user:{user.username}")))
+
+
+@api_route(
+    bp,
+    "/me/files",
+    "GET",
+    summary="My personal folder (files robots delivered to me)",
+    permission="run.read",
+    query=s.Page,
+    response=s.ListOut,
+    tag="design",
+)
+def my_files(query: s.Page, user: User):
+    rows, total = design_services.list_personal_files(str(user.id), query.limit, query.offset)
+    base = base_url(request, runtime().config.public_url)
+    items = [
+        {
+            "id": f.id,
+            "fileId": f.file_id,
+            "fileName": f.file_name,
+            "runInstanceId": f.run_instance_id,
+            "addedBy": f.added_by,
+            "createdAt": iso(f.created_at),
+            "downloadUrl": file_link(base, f.file_id, f"user:{user.username}"),
+        }
+        for f in rows
+    ]
+    return envelope({"items": items, "total": total})
 
 
 @bp.get("/openapi.json")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, g, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.envelope import envelope
+from common.envelope import FORBIDDEN, ApiError, envelope
 from node.design import services
 from node.hub.protocol import parse_body
 from node.hub.robot_auth import robot_from_headers
@@ -27,5 +27,10 @@ class PersonalFileBody(BaseModel):
 def personal_file():
     robot_id = robot_from_headers(request, allow_supplier_secret=True)
     body = parse_body(PersonalFileBody, request.get_json(silent=True))
+    scope = g.get("rpa_run_scope")  # set when a run token authenticated the call
+    if scope is not None:
+        if body.runInstanceId not in (None, scope):
+            raise ApiError(FORBIDDEN, "runInstanceId: the run token is for another run", 403)
+        body.runInstanceId = scope
     row = services.put_personal_file(robot_id, body.fileId, body.fileName, body.runInstanceId, body.userId)
     return envelope({"id": row.id, "userId": row.user_id, "fileId": row.file_id})

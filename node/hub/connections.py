@@ -124,14 +124,25 @@ class ConnectionRegistry:
             conn.close(1000, "superseded")
             self.remove(conn)
 
-    def wait_for_mail(self, robot_id: str, seconds: float) -> None:
-        """Long poll of an HTTP heartbeat: block up to ``seconds`` or until the robot gets mail."""
+    def wait_for_mail(self, robot_id: str, seconds: float, touch=None, slice_seconds: float = 5.0) -> None:  # noqa: ANN001
+        """Long poll of an HTTP heartbeat: block up to ``seconds`` or until the robot gets mail.
+
+        A robot waiting in a long poll is alive: ``touch`` is called every ``slice_seconds`` so the
+        heartbeat rule does not declare it lost while it waits.
+        """
         event = self._http_waiters.get(robot_id)
         if event is None:
             event = self._http_waiters[robot_id] = Event()
         event.clear()
         try:
-            event.wait(timeout=seconds)
+            remaining = seconds
+            while remaining > 0 and not self.draining:
+                step = min(remaining, slice_seconds)
+                if event.wait(timeout=step):
+                    break
+                remaining -= step
+                if touch is not None:
+                    touch()
         finally:
             if self._http_waiters.get(robot_id) is event:
                 del self._http_waiters[robot_id]

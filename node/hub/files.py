@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request, send_file
+from flask import Blueprint, g, request, send_file
 
-from common.auth.guard import request_user, require
+from common.auth.guard import require
 from common.db import db
 from common.envelope import BAD_REQUEST, FORBIDDEN, NOT_FOUND, ApiError, envelope
 from common.files import SOURCES, FileTooLarge, get_file, save_file
@@ -18,13 +18,10 @@ bp = Blueprint("files", __name__)
 
 
 def _caller() -> str:
+    """``robot:ID`` for an executor (robot headers), else ``user:NAME`` for a user allowed to upload."""
     if request.headers.get("robotId"):
         return "robot:" + robot_from_headers(request, allow_supplier_secret=True)
-    user = request_user()
-    if user is None:
-        require("file.upload")  # raises the 401 envelope
-    require("file.upload")
-    return f"user:{user.username}"
+    return f"user:{require('file.upload').username}"
 
 
 @bp.post("/v1/file/<source>/upload")
@@ -38,6 +35,11 @@ def upload(source: str):
     if upload_file is None:
         raise ApiError(BAD_REQUEST, "file: multipart field 'file' is required")
     run_id = request.form.get("runInstanceId") or None
+    scope = g.get("rpa_run_scope")
+    if scope is not None:  # a run token: only that run's files
+        if run_id not in (None, scope):
+            raise ApiError(FORBIDDEN, "runInstanceId: the run token is for another run", 403)
+        run_id = scope
     robot_id = owner.removeprefix("robot:") if owner.startswith("robot:") else None
     if run_id and robot_id:
         runs.owned_run(robot_id, run_id)

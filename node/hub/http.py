@@ -89,7 +89,13 @@ def heartbeat():
         db.session.rollback()
         if wait <= 0 or rt.connections.draining:
             return envelope({"Action": "None", "Body": None})
-        rt.connections.wait_for_mail(sess.robot_id, wait)
+        rt.connections.wait_for_mail(
+            sess.robot_id,
+            wait,
+            touch=lambda: rt.presence.touch(sess.robot_id),
+            slice_seconds=max(rt.config.heartbeat_interval / 2, 0.2),
+        )
+        rt.presence.touch(sess.robot_id)
         wait = 0
 
 

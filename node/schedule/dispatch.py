@@ -120,6 +120,15 @@ def file_link(base_url: str, file_id: str, audience: str) -> str:
     return f"{base_url.rstrip('/')}/v1/file/{file_id}/content?token={quote(token)}"
 
 
+def run_token(robot_id: str, run_id: str) -> str:
+    """A credential scoped to one run of one robot, for the robot process's file calls (extension).
+
+    It lets a package upload files and fill the user's personal folder for its own run without ever
+    seeing the supplier secret; it is valid while the run is active and in its log grace period.
+    """
+    return runtime().links.sign_value(f"run|{robot_id}|{run_id}")
+
+
 def build_execute_body(run: RunInstance, base_url: str) -> dict:
     """The Execute body for ``run`` (protocol.md §2 plus extensions), with fresh signed links."""
     from node.share.models import AppVersion
@@ -145,6 +154,7 @@ def build_execute_body(run: RunInstance, base_url: str) -> dict:
         "taskId": None,
         "workflowRunId": None,
         "packageSha256": pkg.sha256 if pkg else ver.sha256,
+        "runToken": run_token(run.robot_id, run.id),
         "packageName": ver.manifest.get("name"),
         "packageVersion": ver.version,
         "entry": ver.entry,

@@ -186,3 +186,62 @@ def test_pending_robot_is_refused_until_approved(make_node):
     assert node.value("GET", "/robots/h-new")["state"] == "pending"
     node.value("POST", "/robots/h-new/state", json={"state": "enabled"})
     assert robot.register()["robotConnectId"]
+
+
+def test_a_robot_waiting_in_a_long_poll_is_not_lost(setup):
+    """A long poll longer than the lost-executor window keeps the robot online and its run alive."""
+    node, secret, app_id = setup
+    robot = HttpRobot(node, "h-patient", "acme", secret)
+    robot.register()
+    run_id = node.start_run(app_id)
+    assert robot.heartbeat()["Action"] == "Execute"
+    robot.heartbeat(run_id)
+    node.wait_status(run_id, "running")
+    assert robot.heartbeat(run_id, wait=5)["Action"] == "None"  # 5 s > 3 missed 1 s heartbeats
+    assert node.run(run_id)["status"] == "running"
+    assert node.value("GET", "/robots/h-patient")["online"] is True
+
+
+def test_run_token_lets_a_package_file_for_its_own_run_only(setup):
+    """Execute carries a run token; it authenticates uploads and the personal folder for that run only."""
+    node, secret, app_id = setup
+    robot = HttpRobot(node, "h-token", "acme", secret)
+    robot.register()
+    run_id = node.start_run(app_id)
+    other = node.start_run(app_id)
+    body = robot.heartbeat()["Body"]
+    assert body["runInstanceId"] == run_id
+    token = body["runToken"]
+    headers = {"robotId": "h-token", "runToken": token}
+    up = requests.post(
+        f"{node.url}/v1/file/file/upload", headers=headers, files={"file": ("汇总.csv", b"a,b\n")}, timeout=10
+    )
+    assert up.status_code == 200, up.text
+    file_id = up.json()["resultValue"]["fileId"]
+    put = requests.post(
+        f"{node.url}/design/personalfile", headers=headers, json={"fileId": file_id}, timeout=10
+    )
+    assert put.status_code == 200, put.text
+    assert put.json()["resultValue"]["fileId"] == file_id
+    assert node.value("GET", "/me/files")["items"][0]["runInstanceId"] == run_id
+    foreign = requests.post(
+        f"{node.url}/design/personalfile",
+        headers=headers,
+        json={"fileId": file_id, "runInstanceId": other},
+        timeout=10,
+    )
+    assert foreign.status_code == 403
+    forged = requests.post(
+        f"{node.url}/v1/file/file/upload",
+        files={"file": ("x", b"x")},
+        timeout=10,
+        headers={"robotId": "h-token", "runToken": token[:-2] + "xx"},
+    )
+    assert forged.status_code == 401
+    stolen = requests.post(
+        f"{node.url}/v1/file/file/upload",
+        files={"file": ("x", b"x")},
+        timeout=10,
+        headers={"robotId": "someone-else", "runToken": token},
+    )
+    assert stolen.status_code == 401

@@ -1,0 +1,1 @@
+"""Sample process packages for the reference executor."""
