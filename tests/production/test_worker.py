@@ -16,7 +16,12 @@ def test_worker_runs_a_node_job(tmp_path, redis_url):
     from rq import Queue
     from rq.job import Job
 
-    env = {**os.environ, "RPA_REDIS_URL": redis_url, "RPA_DATA_DIR": str(tmp_path), "RPA_ADMIN_PASSWORD": "x" * 12}
+    env = {
+        **os.environ,
+        "RPA_REDIS_URL": redis_url,
+        "RPA_DATA_DIR": str(tmp_path),
+        "RPA_ADMIN_PASSWORD": "x" * 12,
+    }
     run = dict(cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert subprocess.run([sys.executable, "-m", "rpa", "db", "upgrade"], **run).returncode == 0
     conn = redis.Redis.from_url(redis_url)
@@ -32,6 +37,7 @@ def test_worker_refuses_embedded_mode(tmp_path):
     """Without RPA_REDIS_URL the worker explains that embedded mode runs jobs in the node process."""
     env = {k: v for k, v in os.environ.items() if k != "RPA_REDIS_URL"}
     env["RPA_DATA_DIR"] = str(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "rpa", "worker"], cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "rpa", "worker"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode != 0 and "RPA_REDIS_URL" in out.stderr
