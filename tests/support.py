@@ -185,6 +185,17 @@ class LiveNode:
     def run(self, run_id: str) -> dict:
         return self.value("GET", f"/runs/{run_id}")
 
+    def wait_robot(self, robot_id: str, timeout: float = 10) -> dict:
+        """Wait until the robot is registered and online (WebSocket Register has no answer)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.api("GET", f"/robots/{robot_id}")
+            if r.status_code == 200 and r.json()["resultValue"]["online"]:
+                return r.json()["resultValue"]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"robot {robot_id} did not come online: {r.text}")
+            time.sleep(0.05)
+
     def wait_status(self, run_id: str, statuses: set[str] | str, timeout: float = 15) -> dict:
         want = {statuses} if isinstance(statuses, str) else statuses
         deadline = time.monotonic() + timeout
@@ -293,3 +304,18 @@ def log_lines(n: int, prefix: str = "line", start: int = 0) -> list[dict]:
         {"content": f"{prefix} {i}", "logAt": f"2026-11-28T10:00:00.{i:06d}+08:00", "logLevel": i % 3}
         for i in range(start, start + n)
     ]
+
+
+def seeded(node: LiveNode, **package) -> tuple[LiveNode, str, str]:
+    """A node with supplier ``acme`` and app ``hello``: (node, supplier secret, app id)."""
+    secret = node.add_supplier("acme")
+    return node, secret, node.upload_app(package_zip(**package), "hello")
+
+
+def connect_ws(node: LiveNode, robot_id: str, secret: str, supplier: str = "acme") -> WsRobot:
+    """A registered WebSocket robot that has sent its first heartbeat."""
+    robot = WsRobot(node, robot_id, supplier, secret)
+    robot.register()
+    robot.heartbeat()
+    node.wait_robot(robot_id)
+    return robot

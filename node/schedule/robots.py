@@ -99,7 +99,12 @@ def register(
     log.info(
         "Robot %s: registered over %s (supplier %s, version %s)", robot_id, transport, sup.code, robot.version
     )
-    return robot, connect_id, rt.box.open(lic.content_sealed) if lic else None
+    license_text = rt.box.open(lic.content_sealed) if lic else None
+    if not robot.current_run_id:
+        from node.schedule.dispatch import dispatch_for_robot
+
+        dispatch_for_robot(robot_id)  # a queued run goes out the moment a robot is there
+    return db.session.get(Robot, robot_id), connect_id, license_text
 
 
 def disconnect(robot_id: str, connect_id: str) -> None:

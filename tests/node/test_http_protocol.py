@@ -6,14 +6,12 @@ import pytest
 import requests
 
 from executor.sdk.secret import build_supplier_secret
-from tests.support import HttpRobot, log_lines, package_zip
+from tests.support import HttpRobot, log_lines, seeded
 
 
 @pytest.fixture
 def setup(live_node):
-    secret = live_node.add_supplier("acme")
-    app_id = live_node.upload_app(package_zip(), "hello")
-    return live_node, secret, app_id
+    return seeded(live_node)
 
 
 def test_http_robot_runs_a_run_end_to_end(setup):

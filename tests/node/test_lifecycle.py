@@ -9,27 +9,18 @@ import time
 import pytest
 import simple_websocket
 
-from tests.support import HttpRobot, WsRobot, log_lines, package_zip
+from tests.support import HttpRobot, WsRobot, connect_ws, log_lines, package_zip, seeded
 
 
 @pytest.fixture
 def setup(live_node):
-    secret = live_node.add_supplier("acme")
-    app_id = live_node.upload_app(package_zip(), "hello")
-    return live_node, secret, app_id
-
-
-def connect(node, robot_id, secret) -> WsRobot:
-    robot = WsRobot(node, robot_id, "acme", secret)
-    robot.register()
-    robot.heartbeat()
-    return robot
+    return seeded(live_node)
 
 
 def test_lost_executor_interrupts_its_run(setup):
     """No heartbeat for 3 intervals: robot offline, run interrupted, with the cause recorded."""
     node, secret, app_id = setup
-    robot = connect(node, "fragile", secret)
+    robot = connect_ws(node, "fragile", secret)
     run_id = node.start_run(app_id)
     robot.expect("Execute")
     robot.heartbeat(run_id)
@@ -106,7 +97,7 @@ def test_dispatch_timeout(make_node):
 def test_run_timeout_sends_stop(setup):
     """A run past its own timeoutSeconds becomes timed_out and Stop is sent."""
     node, secret, app_id = setup
-    robot = connect(node, "slow", secret)
+    robot = connect_ws(node, "slow", secret)
     run_id = node.start_run(app_id, timeoutSeconds=1)
     robot.expect("Execute")
     robot.heartbeat(run_id)
@@ -155,7 +146,7 @@ def test_sigkill_loses_no_acknowledged_log_and_reconciles_runs(make_node):
 def test_sigkill_with_no_executor_coming_back(setup):
     """After a crash, a run whose executor never returns is interrupted by the heartbeat rule."""
     node, secret, app_id = setup
-    robot = connect(node, "gone", secret)
+    robot = connect_ws(node, "gone", secret)
     run_id = node.start_run(app_id)
     robot.expect("Execute")
     robot.heartbeat(run_id)
@@ -170,7 +161,7 @@ def test_sigkill_with_no_executor_coming_back(setup):
 def test_sigterm_drains_gracefully(setup):
     """SIGTERM: executor sockets are closed with 'going away' (1001) and the process exits cleanly."""
     node, secret, _ = setup
-    robot = connect(node, "drained", secret)
+    robot = connect_ws(node, "drained", secret)
     time.sleep(0.2)
     assert node.stop(signal.SIGTERM) == 0
     with pytest.raises(simple_websocket.ConnectionClosed) as closed:

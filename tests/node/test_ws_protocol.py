@@ -4,29 +4,18 @@ import time
 
 import pytest
 
-from tests.support import WsRobot, log_lines, package_zip
+from tests.support import WsRobot, connect_ws, log_lines, seeded
 
 
 @pytest.fixture
 def setup(live_node):
-    secret = live_node.add_supplier("acme")
-    app_id = live_node.upload_app(
-        package_zip(arguments=[{"name": "who", "type": "string", "default": "world"}]), "hello"
-    )
-    return live_node, secret, app_id
-
-
-def connect(node, robot_id, secret) -> WsRobot:
-    robot = WsRobot(node, robot_id, "acme", secret)
-    robot.register()
-    robot.heartbeat()
-    return robot
+    return seeded(live_node, arguments=[{"name": "who", "type": "string", "default": "world"}])
 
 
 def test_run_goes_from_start_to_success_with_logs(setup):
     """Start → Execute (with a working signed package link) → logs → ReportFinish → succeeded, all recorded."""
     node, secret, app_id = setup
-    robot = connect(node, "bot-1", secret)
+    robot = connect_ws(node, "bot-1", secret)
     run_id = node.start_run(app_id, arguments={"who": "国网"})
     execute = robot.expect("Execute")["body"]
     assert execute["runInstanceId"] == run_id
@@ -61,7 +50,7 @@ def test_run_goes_from_start_to_success_with_logs(setup):
 def test_report_finish_is_idempotent_and_final_is_final(setup):
     """A repeated ReportFinish, or a different status after the final one, changes nothing."""
     node, secret, app_id = setup
-    robot = connect(node, "bot-2", secret)
+    robot = connect_ws(node, "bot-2", secret)
     run_id = node.start_run(app_id)
     robot.expect("Execute")
     robot.send("ReportFinish", {"runInstanceId": run_id, "status": 2, "errorCode": 7})
@@ -82,7 +71,7 @@ def test_queued_run_is_dispatched_when_a_robot_connects(setup):
     node, secret, app_id = setup
     run_id = node.start_run(app_id)
     assert node.run(run_id)["status"] == "pending"
-    robot = connect(node, "late-bot", secret)
+    robot = connect_ws(node, "late-bot", secret)
     assert robot.expect("Execute")["body"]["runInstanceId"] == run_id
     assert node.run(run_id)["status"] == "dispatched"
 
@@ -90,7 +79,7 @@ def test_queued_run_is_dispatched_when_a_robot_connects(setup):
 def test_busy_robot_gets_the_next_run_after_finishing(setup):
     """One robot, two runs: the second is queued and dispatched right after the first finishes."""
     node, secret, app_id = setup
-    robot = connect(node, "solo", secret)
+    robot = connect_ws(node, "solo", secret)
     first, second = node.start_run(app_id), node.start_run(app_id)
     assert robot.expect("Execute")["body"]["runInstanceId"] == first
     assert node.run(second)["status"] == "pending"
@@ -101,7 +90,7 @@ def test_busy_robot_gets_the_next_run_after_finishing(setup):
 def test_stop_sends_stop_and_cancel_is_reported(setup):
     """Stop on a running run: status stopping, Stop frame down, ReportFinish 1 → cancelled."""
     node, secret, app_id = setup
-    robot = connect(node, "stopper", secret)
+    robot = connect_ws(node, "stopper", secret)
     run_id = node.start_run(app_id)
     robot.expect("Execute")
     robot.heartbeat(run_id)
@@ -115,7 +104,7 @@ def test_stop_sends_stop_and_cancel_is_reported(setup):
 def test_license_is_sent_on_register_and_on_binding(setup):
     """A bound license reaches the robot with SendLicense (at register, and when bound later)."""
     node, secret, _app = setup
-    robot = connect(node, "licensed", secret)
+    robot = connect_ws(node, "licensed", secret)
     node.value(
         "POST", "/licenses", json={"name": "L1", "content": "LICENSE-CONTENT-1", "robotId": "licensed"}
     )
@@ -158,7 +147,7 @@ def test_errors_keep_the_connection_open(setup):
 def test_body_may_be_an_object(setup):
     """The node accepts ``body`` as a JSON object as well as a string holding JSON."""
     node, secret, app_id = setup
-    robot = connect(node, "obj-body", secret)
+    robot = connect_ws(node, "obj-body", secret)
     run_id = node.start_run(app_id)
     robot.expect("Execute")
     import json
@@ -199,7 +188,7 @@ def test_register_refusals(setup):
 def test_duplicate_live_connection_is_refused_but_stale_one_is_replaced(setup):
     """A second connection for a live robot gets 10000; after the first goes silent, a new one takes over."""
     node, secret, app_id = setup
-    first = connect(node, "twin", secret)
+    first = connect_ws(node, "twin", secret)
     time.sleep(1.2)  # let the coalesced last-seen reach the database
     second = WsRobot(node, "twin", "acme", secret)
     second.register()
