@@ -138,7 +138,8 @@ def test_file_upload_signed_links_and_personal_folder(setup):
     assert info["fileName"] == "抄表汇总.csv"  # the name is kept, never used as a path
     got = requests.get(info["fileUrl"], timeout=10)
     assert got.status_code == 200 and got.content == "户号,读数\n1,2\n".encode()
-    tampered = info["fileUrl"].replace(info["fileId"], info["fileId"][:-1] + "0", 1)
+    other_id = info["fileId"][:-1] + ("1" if info["fileId"][-1] != "1" else "2")
+    tampered = info["fileUrl"].replace(info["fileId"], other_id, 1)
     assert requests.get(tampered, timeout=10).status_code in (403, 404)
     assert requests.get(info["fileUrl"][:-3] + "abc", timeout=10).status_code == 403
     # A WebSocket-style caller authenticates uploads with a fresh supplierSecret.
