@@ -6,7 +6,7 @@ from flask import Blueprint, redirect, render_template, url_for
 from flask_login import LoginManager, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -16,7 +16,7 @@ from common.auth.models import User
 from common.db import db
 from common.envelope import envelope, error_envelope
 from node.context import runtime
-from node.schedule.models import Robot, RunInstance
+from node.operations.services import status_overview
 
 bp = Blueprint("web", __name__)
 login_manager = LoginManager()
@@ -70,16 +70,13 @@ def logout():
 def status():
     """Executors online, recent runs, links."""
     require("run.read")
-    online = db.session.scalar(select(func.count()).select_from(Robot).where(Robot.online.is_(True))) or 0
-    total = db.session.scalar(select(func.count()).select_from(Robot)) or 0
-    recent = db.session.scalars(select(RunInstance).order_by(RunInstance.created_at.desc()).limit(20)).all()
-    robots = db.session.scalars(select(Robot).order_by(Robot.online.desc(), Robot.id).limit(50)).all()
+    overview = status_overview()
     return render_template(
         "status.html",
-        online=online,
-        total=total,
-        recent=recent,
-        robots=robots,
+        online=overview.robots_online,
+        total=overview.robots_total,
+        recent=overview.recent_runs,
+        robots=overview.robots,
         connections=len(runtime().connections),
     )
 
