@@ -16,11 +16,12 @@ from typing import Any
 from executor import errors
 from executor.packages import EnvManager, PackageCache
 from executor.reporter import Reporter
-from executor.runner import RunSession, cleanup_runs
+from executor.runner import RunSession
 from executor.sdk import ConnectionLost, ProtocolError, Transport, make_transport
 from executor.sdk import messages as m
 from executor.settings import ExecutorSettings
 from executor.spool import Spool
+from executor.variables import cleanup_runs
 
 log = logging.getLogger(__name__)
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from executor import errors, process
 from executor.errors import Outcome, RunError, map_exit
-from executor.packages import Manifest, Package
+from executor.packages import Package
 from executor.sdk import messages as m
 from executor.sdk.errors import SdkError
+from executor.variables import build_variables
 from executor.video import Recorder, display_for_run
 
 if TYPE_CHECKING:
@@ -28,52 +27,10 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 LISTENER = HERE / "rf_listener.py"
 LIBRARIES = HERE / "libraries"
-#: Argument types passed through a JSON variable file rather than ``--variable`` (typed values,
-#: and secrets stay off the command line that every local user can read).
-VARFILE_TYPES = {"secret", "json"}
 
 
 class Cancelled(Exception):
     """Stop arrived before the robot process started."""
-
-
-def build_variables(
-    specs: Manifest, arguments: list[m.Argument], fetch_file: Callable[[str, str], str]
-) -> tuple[list[str], dict[str, Any]]:
-    """Turn run arguments into ``--variable name:value`` options and a variable-file dict.
-
-    Declared arguments missing from the run get their default; a required one without a value is
-    an error. A ``file`` argument holding a URL is downloaded and replaced by the local path.
-    """
-    given = {a.name: a for a in arguments}
-    for spec in specs.arguments:
-        if spec.name not in given:
-            if spec.default is not None:
-                given[spec.name] = m.Argument(name=spec.name, type=spec.type, value=spec.default)
-            elif spec.required:
-                raise RunError(errors.ARGUMENTS_INVALID, f"required argument {spec.name!r} is missing")
-    options: list[str] = []
-    varfile: dict[str, Any] = {}
-    for arg in given.values():
-        name = arg.name.strip()
-        if not name or not name.replace("_", "").replace(" ", "").isalnum():
-            raise RunError(
-                errors.ARGUMENTS_INVALID, f"argument name {arg.name!r} is not a valid variable name"
-            )
-        value: Any = arg.value
-        kind = arg.type.lower()
-        if kind == "file" and value.startswith(("http://", "https://", "/")):
-            value = fetch_file(name, value)
-        if kind == "json":
-            try:
-                varfile[name] = json.loads(value)
-            except ValueError as exc:
-                raise RunError(errors.ARGUMENTS_INVALID, f"argument {name!r} is not valid JSON") from exc
-        elif kind in VARFILE_TYPES or "\n" in value or "\r" in value:
-            varfile[name] = value
-        else:
-            options += ["--variable", f"{name}:{value}"]
-    return options, varfile
 
 
 class RunSession:
@@ -432,14 +389,3 @@ class RunSession:
         for start in range(0, len(batch), m.MAX_LOGS_PER_BATCH):
             chunk = [x.to_wire() for x in batch[start : start + m.MAX_LOGS_PER_BATCH]]
             self.host.report(m.REPORT_LOGS, {"runInstanceId": self.run_id, "logs": chunk})
-
-
-def cleanup_runs(runs_dir: Path, keep: int) -> None:
-    """Keep only the ``keep`` most recent run folders."""
-    if not runs_dir.exists():
-        return
-    dirs = sorted(
-        (p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True
-    )
-    for old in dirs[keep:]:
-        shutil.rmtree(old, ignore_errors=True)

@@ -11,11 +11,11 @@ from executor import errors
 from executor.errors import RunError, map_exit
 from executor.packages import ArgumentSpec, Manifest, dependency_key, safe_extract
 from executor.reporter import Reporter
-from executor.runner import build_variables
 from executor.sdk import ConnectionLost, ProtocolError
 from executor.sdk import messages as m
 from executor.settings import ExecutorSettings
 from executor.spool import Spool
+from executor.variables import build_variables
 
 
 @pytest.mark.parametrize(
