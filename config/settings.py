@@ -24,7 +24,6 @@ class BaseConfig:
     admin_password: str = ""  # creates user "admin" on first start when set
     node_code: str = "node"
     hq_url: str = ""
-    timezone: str = "Asia/Shanghai"
     log_level: str = "INFO"
     log_json: bool = True
     testing: bool = False

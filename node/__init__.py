@@ -142,9 +142,11 @@ def _register_errors(app: Flask) -> None:
 
 def start_background(app: Flask) -> None:
     """Start this process's greenlets: log writer, presence flusher, lifecycle sweeper."""
+    from common.runtime_tuning import GcPolicy
     from node.schedule.sweeper import Sweeper
 
     rt = app.extensions["rpa"]
+    rt.extras.setdefault("gc", GcPolicy()).start()
     rt.logs.start()
     rt.presence.start()
     sweeper = rt.extras.get("sweeper") or Sweeper(app, rt.config.sweep_interval)
@@ -156,9 +158,9 @@ def drain(app: Flask) -> None:
     """Graceful stop: close executor sockets ("going away"), flush logs and last-seen times."""
     rt = app.extensions["rpa"]
     closed = rt.connections.close_all()
-    sweeper = rt.extras.get("sweeper")
-    if sweeper is not None:
-        sweeper.stop()
+    for part in ("sweeper", "gc"):
+        if rt.extras.get(part) is not None:
+            rt.extras[part].stop()
     rt.logs.stop()
     rt.presence.stop()
     rt.bus.close()

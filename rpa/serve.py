@@ -30,12 +30,29 @@ def prepare(app, admin_password: str | None = None) -> str | None:  # noqa: ANN0
 def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -> None:  # noqa: ANN001
     """Serve until SIGTERM/SIGINT, then drain: stop accepting, flush logs, close executor sockets."""
     import gevent
-    from gevent.pywsgi import WSGIServer
+    from gevent.pywsgi import WSGIHandler, WSGIServer
 
+    from common.runtime_tuning import raise_open_files_limit, set_nodelay
     from node import drain, start_background
 
+    class Handler(WSGIHandler):
+        def handle(self):  # noqa: ANN202
+            set_nodelay(self.socket)
+            return super().handle()
+
+        def handle_one_response(self):  # noqa: ANN202
+            try:
+                return super().handle_one_response()
+            finally:
+                if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                    # The socket spoke WebSocket: bytes after the session are not a new HTTP request.
+                    self.close_connection = True
+
+    raise_open_files_limit()
     start_background(app)
-    server = WSGIServer((host, port), app, log=None, error_log=logging.getLogger("gevent.pywsgi"))
+    server = WSGIServer(
+        (host, port), app, log=None, error_log=logging.getLogger("gevent.pywsgi"), handler_class=Handler
+    )
     server.init_socket()
 
     def _stop(signum: int) -> None:

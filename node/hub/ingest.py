@@ -20,6 +20,8 @@ from node.schedule.models import RunInstanceLog
 
 log = logging.getLogger(__name__)
 
+MULTI_VALUES_ROWS = 1000  # rows per INSERT on PostgreSQL (7 columns: well under 65,535 parameters)
+
 
 class LogWriter:
     """Single writer greenlet per process; bounded batch size; errors go back to every waiter."""
@@ -51,9 +53,15 @@ class LogWriter:
 
     def _commit(self, batches: list[list[dict]]) -> None:
         flat = [row for rows in batches for row in rows]
+        table = RunInstanceLog.__table__
         with self._app.app_context():
             try:
-                db.session.execute(insert(RunInstanceLog.__table__), flat)
+                if db.engine.dialect.name == "postgresql":
+                    # psycopg's executemany sends one INSERT per row; multi-row VALUES is one round trip.
+                    for start in range(0, len(flat), MULTI_VALUES_ROWS):
+                        db.session.execute(insert(table).values(flat[start : start + MULTI_VALUES_ROWS]))
+                else:
+                    db.session.execute(insert(table), flat)
                 db.session.commit()
             except Exception:
                 db.session.rollback()
@@ -79,13 +87,23 @@ class LogWriter:
                 count += len(rows)
             try:
                 self._commit(taken)
-            except Exception as exc:
-                log.exception("Log ingest: batch of %d lines failed", count)
-                for result in waiters:
-                    result.set_exception(exc)
+            except Exception:
+                log.warning("Log ingest: batch of %d lines failed; committing its messages one by one", count)
+                self._commit_each(taken, waiters)
             else:
                 for result in waiters:
                     result.set(True)
+
+    def _commit_each(self, taken: list[list[dict]], waiters: list[AsyncResult]) -> None:
+        """Isolate a failure: one bad message fails alone, never the others that shared its batch."""
+        for rows, result in zip(taken, waiters, strict=True):
+            try:
+                self._commit([rows])
+            except Exception as exc:
+                log.exception("Log ingest: a message of %d lines failed", len(rows))
+                result.set_exception(exc)
+            else:
+                result.set(True)
 
     def stop(self) -> None:
         """Flush what is queued, then stop the writer."""

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from common.envelope import BAD_REQUEST, ApiError, describe_validation_error
-from common.timeutil import parse_log_time
+from common.timeutil import NODE_ZONE, UTC
 
 RunId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")]
 FileId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -28,7 +28,9 @@ def _strict_int(value: Any) -> Any:
 
 Level = Annotated[Literal[0, 1, 2], BeforeValidator(_strict_int)]
 FinishStatus = Annotated[Literal[0, 1, 2], BeforeValidator(_strict_int)]
-OptInt = Annotated[int | None, BeforeValidator(_strict_int)]
+# Error codes fit a 32-bit INTEGER column on every database.
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+OptInt = Annotated[Int32 | None, BeforeValidator(_strict_int)]
 
 
 class _Body(BaseModel):
@@ -58,6 +60,9 @@ class HeartbeatBody(_Body):
 
 
 class RunInstanceLogIn(_Body):
+    # Content is stored exactly as sent: indentation of a stack trace matters.
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
     content: str = Field(max_length=64 * 1024)
     screenshot: FileId | None = None
     logAt: datetime
@@ -65,8 +70,35 @@ class RunInstanceLogIn(_Body):
 
     @field_validator("logAt", mode="before")
     @classmethod
-    def _parse_time(cls, value: Any) -> datetime:
-        return parse_log_time(value)
+    def _epoch_ms(cls, value: Any) -> Any:
+        """Numbers are epoch milliseconds (protocol.md §5), whatever their size; ISO text goes on."""
+        if isinstance(value, bool):
+            raise ValueError("must be an ISO 8601 date-time or epoch milliseconds")
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, int | float):
+            try:
+                return datetime.fromtimestamp(value / 1000, UTC)
+            except (OverflowError, ValueError, OSError):
+                raise ValueError("epoch milliseconds out of range") from None
+        return value
+
+    @field_validator("logAt")
+    @classmethod
+    def _node_zone(cls, value: datetime) -> datetime:
+        # pydantic parses ISO 8601 and epoch (ms) natively; a time without offset is the node's zone.
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=NODE_ZONE)
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("date-time out of range") from None
+
+    @field_validator("content")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        # PostgreSQL text cannot hold NUL; one such line must not fail a batch shared with others.
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
 
     @field_validator("screenshot", mode="before")
     @classmethod
