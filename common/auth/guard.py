@@ -7,15 +7,14 @@ from functools import wraps
 from flask import g, request
 from flask_login import current_user
 
-from common.auth.models import User
 from common.auth.permissions import role_allows
-from common.auth.services import user_for_token
+from common.auth.services import Principal, principal_of, user_for_token
 from common.envelope import FORBIDDEN, ApiError
 
 UNAUTHORISED = 10401
 
 
-def request_user() -> User | None:
+def request_user() -> Principal | None:
     """The signed-in user: ``Authorization: Bearer`` first, then the portal session cookie."""
     if "rpa_user" in g:
         return g.rpa_user
@@ -24,12 +23,12 @@ def request_user() -> User | None:
     if header.lower().startswith("bearer "):
         user = user_for_token(header[7:].strip())
     elif current_user and current_user.is_authenticated:
-        user = current_user._get_current_object()
+        user = principal_of(current_user._get_current_object())
     g.rpa_user = user
     return user
 
 
-def require(permission: str) -> User:
+def require(permission: str) -> Principal:
     """The request's user if they hold ``permission``; else ApiError 401 or 403."""
     user = request_user()
     if user is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -74,13 +76,43 @@ def issue_token(user: User) -> tuple[str, datetime]:
     return token, expires
 
 
-def user_for_token(token: str) -> User | None:
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, as the views need it (no database row attached)."""
+
+    id: int
+    username: str
+    role: str
+
+
+# Bearer-token lookups cost two queries; a short-lived cache keeps them off every API call.
+# A revoked or expired token stops working within TOKEN_CACHE_SECONDS.
+TOKEN_CACHE_SECONDS = 30.0
+_token_cache: dict[str, tuple[float, Principal, datetime]] = {}
+
+
+def user_for_token(token: str) -> Principal | None:
     """The active user a bearer token belongs to, or None if unknown or expired."""
-    row = db.session.scalar(select(ApiToken).where(ApiToken.digest == token_digest(token)))
+    digest = token_digest(token)
+    hit = _token_cache.get(digest)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < TOKEN_CACHE_SECONDS and hit[2] > utcnow():
+        return hit[1]
+    row = db.session.scalar(select(ApiToken).where(ApiToken.digest == digest))
     if row is None or row.expires_at < utcnow():
         return None
     user = db.session.get(User, row.user_id)
-    return user if user is not None and user.active else None
+    if user is None or not user.active:
+        return None
+    principal = principal_of(user)
+    if len(_token_cache) > 10_000:
+        _token_cache.clear()
+    _token_cache[digest] = (now, principal, row.expires_at)
+    return principal
+
+
+def principal_of(user: User) -> Principal:
+    return Principal(user.id, user.username, user.role)
 
 
 def ensure_admin(password: str) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 from common.auth import services as auth
-from common.auth.models import User
+from common.auth.services import Principal
 from common.envelope import BAD_REQUEST, ApiError, envelope
 from common.timeutil import iso
 from node.api import schemas as s
@@ -46,7 +46,7 @@ def token(body: s.TokenRequest):
 @api_route(
     bp, "/users", "POST", summary="Create a user", permission="user.manage", body=s.UserCreate, tag="auth"
 )
-def create_user(body: s.UserCreate, user: User):
+def create_user(body: s.UserCreate, user: Principal):
     try:
         created = auth.create_user(body.username, body.password, body.role, actor=f"user:{user.username}")
     except auth.AuthError as exc:
@@ -64,13 +64,13 @@ def create_user(body: s.UserCreate, user: User):
     response=s.SupplierCreated,
     tag="robots",
 )
-def add_supplier(body: s.SupplierCreate, user: User):
+def add_supplier(body: s.SupplierCreate, user: Principal):
     sup, secret = suppliers.add_supplier(body.code, body.name, body.engines, actor=f"user:{user.username}")
     return envelope({"code": sup.code, "secret": secret}, status=201)
 
 
 @api_route(bp, "/suppliers", "GET", summary="List suppliers", permission="robot.read", tag="robots")
-def list_suppliers(user: User):
+def list_suppliers(user: Principal):
     items = [
         {"code": x.code, "name": x.name, "engines": x.engines, "enabled": x.enabled}
         for x in suppliers.list_suppliers()
@@ -88,7 +88,7 @@ def list_suppliers(user: User):
     response=s.ListOut,
     tag="robots",
 )
-def list_robots(query: s.Page, user: User):
+def list_robots(query: s.Page, user: Principal):
     rows, total = robots.list_robots(query.limit, query.offset)
     return envelope({"items": [out.robot(r) for r in rows], "total": total})
 
@@ -102,7 +102,7 @@ def list_robots(query: s.Page, user: User):
     response=s.RobotOut,
     tag="robots",
 )
-def get_robot(robot_id: str, user: User):
+def get_robot(robot_id: str, user: Principal):
     return envelope(out.robot(robots.get_robot(robot_id)))
 
 
@@ -116,7 +116,7 @@ def get_robot(robot_id: str, user: User):
     response=s.RobotOut,
     tag="robots",
 )
-def set_robot_state(robot_id: str, body: s.RobotStateChange, user: User):
+def set_robot_state(robot_id: str, body: s.RobotStateChange, user: Principal):
     return envelope(out.robot(robots.set_state(robot_id, body.state, f"user:{user.username}")))
 
 
@@ -130,7 +130,7 @@ def set_robot_state(robot_id: str, body: s.RobotStateChange, user: User):
     response=s.LicenseOut,
     tag="robots",
 )
-def add_license(body: s.LicenseCreate, user: User):
+def add_license(body: s.LicenseCreate, user: Principal):
     lic = robots.add_license(body.name, body.content, body.robotId, f"user:{user.username}")
     return envelope(out.license_(lic), status=201)
 
@@ -143,7 +143,7 @@ def add_license(body: s.LicenseCreate, user: User):
     permission="license.manage",
     tag="robots",
 )
-def list_licenses(user: User):
+def list_licenses(user: Principal):
     items = [out.license_(x) for x in robots.list_licenses()]
     return envelope({"items": items, "total": len(items)})
 
@@ -158,7 +158,7 @@ def list_licenses(user: User):
     response=s.LicenseOut,
     tag="robots",
 )
-def bind_license(license_id: int, body: s.LicenseBind, user: User):
+def bind_license(license_id: int, body: s.LicenseBind, user: Principal):
     return envelope(out.license_(robots.bind_license(license_id, body.robotId, f"user:{user.username}")))
 
 
@@ -180,7 +180,7 @@ def bind_license(license_id: int, body: s.LicenseBind, user: User):
         "tags": "string",
     },
 )
-def upload_app(user: User):
+def upload_app(user: Principal):
     pkg = request.files.get("package")
     if pkg is None:
         raise ApiError(BAD_REQUEST, "package: multipart field 'package' (a zip) is required")
@@ -219,7 +219,7 @@ def upload_app(user: User):
     response=s.ListOut,
     tag="apps",
 )
-def list_apps(query: s.Page, user: User):
+def list_apps(query: s.Page, user: Principal):
     rows, total = packages.list_apps(query.limit, query.offset)
     versions = packages.versions_of([a.id for a in rows])
     return envelope({"items": [out.app(a, versions[a.id]) for a in rows], "total": total})
@@ -234,7 +234,7 @@ def list_apps(query: s.Page, user: User):
     response=s.AppOut,
     tag="apps",
 )
-def get_app(app_id: str, user: User):
+def get_app(app_id: str, user: Principal):
     app = packages.get_app(app_id)
     return envelope(out.app(app, packages.versions_of([app.id])[app.id]))
 
@@ -249,7 +249,7 @@ def get_app(app_id: str, user: User):
     response=s.RunCreated,
     tag="runs",
 )
-def start_run(body: s.RunCreate, user: User):
+def start_run(body: s.RunCreate, user: Principal):
     args = body.arguments
     if isinstance(args, list):
         args = [a.model_dump() for a in args]
@@ -274,7 +274,7 @@ def start_run(body: s.RunCreate, user: User):
     response=s.ListOut,
     tag="runs",
 )
-def list_runs(query: s.RunPage, user: User):
+def list_runs(query: s.RunPage, user: Principal):
     rows, total = runs.list_runs(query.status, query.limit, query.offset)
     return envelope({"items": [out.run(r) for r in rows], "total": total})
 
@@ -282,7 +282,7 @@ def list_runs(query: s.RunPage, user: User):
 @api_route(
     bp, "/runs/<run_id>", "GET", summary="One run", permission="run.read", response=s.RunOut, tag="runs"
 )
-def get_run(run_id: str, user: User):
+def get_run(run_id: str, user: Principal):
     return envelope(out.run(runs.get_run(run_id)))
 
 
@@ -295,7 +295,7 @@ def get_run(run_id: str, user: User):
     response=s.ListOut,
     tag="runs",
 )
-def run_transitions(run_id: str, user: User):
+def run_transitions(run_id: str, user: Principal):
     items = [out.transition(t) for t in runs.transitions_of(run_id)]
     return envelope({"items": items, "total": len(items)})
 
@@ -310,7 +310,7 @@ def run_transitions(run_id: str, user: User):
     response=s.ListOut,
     tag="runs",
 )
-def run_logs(run_id: str, query: s.Page, user: User):
+def run_logs(run_id: str, query: s.Page, user: Principal):
     rows, total = runs.logs_of(run_id, query.limit, query.offset)
     return envelope({"items": [out.log_line(x) for x in rows], "total": total})
 
@@ -324,7 +324,7 @@ def run_logs(run_id: str, query: s.Page, user: User):
     response=s.RunOut,
     tag="runs",
 )
-def stop_run(run_id: str, user: User):
+def stop_run(run_id: str, user: Principal):
     return envelope(out.run(runs.stop_run(run_id, f"user:{user.username}")))
 
 
@@ -338,7 +338,7 @@ def stop_run(run_id: str, user: User):
     response=s.ListOut,
     tag="design",
 )
-def my_files(query: s.Page, user: User):
+def my_files(query: s.Page, user: Principal):
     rows, total = design_services.list_personal_files(str(user.id), query.limit, query.offset)
     base = base_url(request, runtime().config.public_url)
     items = [

@@ -8,12 +8,12 @@ notified after commit. Any number of processes may dispatch at once: the conditi
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import quote
 
 from sqlalchemy import or_, select, update
 
 from common.db import db
-from common.files import get_file
 from common.timeutil import utcnow
 from node.context import runtime
 from node.hub.bus import notify_after_commit
@@ -26,10 +26,24 @@ log = logging.getLogger(__name__)
 CANDIDATE_PAGE = 64
 
 
+# Suppliers change rarely and are read on every dispatch: keep their engines for a few seconds.
+ENGINES_CACHE_SECONDS = 5.0
+_engines_cache: tuple[float, dict[str, set[str]]] | None = None
+
+
 def _engines_by_supplier() -> dict[str, set[str]]:
-    return {
-        s.code: set(s.engines or []) for s in db.session.scalars(select(Supplier).where(Supplier.enabled))
-    }
+    global _engines_cache
+    now = time.monotonic()
+    if _engines_cache is None or now - _engines_cache[0] > ENGINES_CACHE_SECONDS:
+        rows = db.session.scalars(select(Supplier).where(Supplier.enabled))
+        _engines_cache = (now, {s.code: set(s.engines or []) for s in rows})
+    return _engines_cache[1]
+
+
+def forget_suppliers() -> None:
+    """Drop the engines cache (a supplier was added or changed in this process)."""
+    global _engines_cache
+    _engines_cache = None
 
 
 def enqueue_command(robot_id: str, action: str, run_id: str | None = None, body: dict | None = None) -> None:
@@ -38,8 +52,8 @@ def enqueue_command(robot_id: str, action: str, run_id: str | None = None, body:
     notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
 
 
-def _claim(robot_id: str, run: RunInstance) -> bool:
-    """Claim ``robot_id`` for ``run`` and move the run to dispatched; the caller commits or rolls back."""
+def _claim(robot_id: str, run: RunInstance, *, commit: bool = True) -> bool:
+    """Claim ``robot_id`` for ``run`` and move the run to dispatched (and commit, unless told not to)."""
     now = utcnow()
     claimed = db.session.execute(
         update(Robot)
@@ -59,10 +73,19 @@ def _claim(robot_id: str, run: RunInstance) -> bool:
             run, lifecycle.DISPATCHED, f"dispatched to robot {robot_id}", now=now, robot_id=robot_id
         )
     except lifecycle.TransitionRefused:
-        db.session.rollback()
+        if commit:
+            db.session.rollback()
+        else:  # keep the caller's transaction: just give the robot back
+            db.session.execute(
+                update(Robot)
+                .where(Robot.id == robot_id, Robot.current_run_id == run.id)
+                .values(current_run_id=None)
+                .execution_options(synchronize_session=False)
+            )
         return False
     enqueue_command(robot_id, "Execute", run.id)
-    db.session.commit()
+    if commit:
+        db.session.commit()
     log.info("Run %s: dispatched to %s (attempt %s)", run.id, robot_id, run.attempt)
     return True
 
@@ -72,6 +95,19 @@ def try_dispatch(run_id: str) -> str | None:
     run = db.session.get(RunInstance, run_id)
     if run is None or run.status != lifecycle.PENDING:
         return None
+    robot_id = dispatch_new(run)
+    if robot_id is None:
+        db.session.rollback()  # end the read transaction; the run stays queued
+    else:
+        db.session.commit()
+    return robot_id
+
+
+def dispatch_new(run: RunInstance) -> str | None:
+    """Claim an idle eligible robot for a pending ``run`` inside the caller's transaction (no commit).
+
+    ``start_run`` uses it so that a run is created and dispatched in a single commit.
+    """
     engines = _engines_by_supplier()
     query = select(Robot.id, Robot.supplier_code).where(
         Robot.online.is_(True), Robot.state == "enabled", Robot.current_run_id.is_(None)
@@ -80,9 +116,8 @@ def try_dispatch(run_id: str) -> str | None:
         query = query.where(Robot.id == run.requested_robot_id)
     query = query.order_by(Robot.last_dispatch_at.is_not(None), Robot.last_dispatch_at).limit(CANDIDATE_PAGE)
     for robot_id, supplier in db.session.execute(query).all():
-        if run.engine in engines.get(supplier, ()) and _claim(robot_id, run):
+        if run.engine in engines.get(supplier, ()) and _claim(robot_id, run, commit=False):
             return robot_id
-    db.session.rollback()  # end the read transaction; the run stays queued
     return None
 
 
@@ -136,7 +171,6 @@ def build_execute_body(run: RunInstance, base_url: str) -> dict:
     rt = runtime()
     ver = db.session.get(AppVersion, run.app_version_id)
     audience = f"robot:{run.robot_id}"
-    pkg = get_file(ver.package_file_id)
     return {
         "runInstanceId": run.id,
         "packageDownloadUri": file_link(base_url, ver.package_file_id, audience),
@@ -153,7 +187,7 @@ def build_execute_body(run: RunInstance, base_url: str) -> dict:
         "timeoutSeconds": run.timeout_seconds or None,
         "taskId": None,
         "workflowRunId": None,
-        "packageSha256": pkg.sha256 if pkg else ver.sha256,
+        "packageSha256": ver.sha256,
         "runToken": run_token(run.robot_id, run.id),
         "packageName": ver.manifest.get("name"),
         "packageVersion": ver.version,

@@ -15,7 +15,7 @@ from common.timeutil import utcnow
 from node.context import runtime
 from node.schedule import arguments as args_mod
 from node.schedule import lifecycle
-from node.schedule.dispatch import dispatch_for_robot, enqueue_command, try_dispatch
+from node.schedule.dispatch import dispatch_for_robot, dispatch_new, enqueue_command, try_dispatch
 from node.schedule.models import Robot, RunInstance, RunInstanceLog, RunTransition, Supplier
 from node.share.packages import resolve_version
 
@@ -92,10 +92,11 @@ def start_run(
         actor=f"user:{user_name}",
         detail={"appId": app_id, "version": ver.version, "robotId": options.robot_id},
     )
+    db.session.flush()
+    dispatch_new(run)  # created and, when a robot is free, dispatched: one commit
     db.session.commit()
     log.info("Run %s: created for app %s %s by %s", run.id, app_id, ver.version, user_name)
-    try_dispatch(run.id)
-    return db.session.get(RunInstance, run.id)
+    return run
 
 
 def get_run(run_id: str) -> RunInstance:

@@ -15,6 +15,7 @@ from common.db import db
 from common.envelope import BAD_REQUEST, CONFLICT, SUPPLIER_AUTH_FAILED, ApiError
 from executor.sdk.secret import sign
 from node.context import runtime
+from node.schedule.dispatch import forget_suppliers
 from node.schedule.models import Supplier
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def add_supplier(
         actor=actor,
     )
     db.session.commit()
+    forget_suppliers()
     log.info("Supplier %s: added (engines %s)", code, ",".join(sup.engines))
     return sup, raw
 
