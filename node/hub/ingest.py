@@ -16,11 +16,32 @@ from gevent.event import AsyncResult, Event
 from sqlalchemy import insert
 
 from common.db import db
+from common.timeutil import UTC
 from node.schedule.models import RunInstanceLog
 
 log = logging.getLogger(__name__)
 
-MULTI_VALUES_ROWS = 1000  # rows per INSERT on PostgreSQL (7 columns: well under 65,535 parameters)
+COLUMNS = ("run_instance_id", "attempt", "robot_id", "content", "screenshot", "log_at", "log_level")
+
+
+def _copy_rows(rows: list[dict]) -> None:
+    """PostgreSQL: COPY the rows in the session's transaction (psycopg's executemany sends one INSERT
+    per row; COPY is one stream). ``log_at`` goes in as naive UTC, as UTCDateTime stores it."""
+    dbapi = db.session.connection().connection.driver_connection
+    with dbapi.cursor() as cur, cur.copy(f"COPY run_instance_log ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+        for row in rows:
+            at = row["log_at"]
+            copy.write_row(
+                (
+                    row["run_instance_id"],
+                    row["attempt"],
+                    row["robot_id"],
+                    row["content"],
+                    row["screenshot"],
+                    at.astimezone(UTC).replace(tzinfo=None),
+                    row["log_level"],
+                )
+            )
 
 
 class LogWriter:
@@ -53,15 +74,12 @@ class LogWriter:
 
     def _commit(self, batches: list[list[dict]]) -> None:
         flat = [row for rows in batches for row in rows]
-        table = RunInstanceLog.__table__
         with self._app.app_context():
             try:
                 if db.engine.dialect.name == "postgresql":
-                    # psycopg's executemany sends one INSERT per row; multi-row VALUES is one round trip.
-                    for start in range(0, len(flat), MULTI_VALUES_ROWS):
-                        db.session.execute(insert(table).values(flat[start : start + MULTI_VALUES_ROWS]))
+                    _copy_rows(flat)
                 else:
-                    db.session.execute(insert(table), flat)
+                    db.session.execute(insert(RunInstanceLog.__table__), flat)
                 db.session.commit()
             except Exception:
                 db.session.rollback()

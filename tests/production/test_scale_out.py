@@ -160,3 +160,57 @@ def test_http_long_poll_is_woken_across_workers(tmp_path, postgres_url, redis_ur
             robot.post("reportFinish", {"runInstanceId": run_id, "status": 0})
     finally:
         node.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_logs_reach_postgresql_verbatim(tmp_path, postgres_url, redis_url):
+    """Log lines go to PostgreSQL by COPY: tricky content comes back exactly, times in order."""
+    from tests.support import log_lines
+
+    node = Gunicorn(tmp_path, postgres_url, redis_url, workers=1)
+    try:
+        secret = node.api("POST", "/suppliers", json={"code": "acme"}).json()["resultValue"]["secret"]
+        app_id = node.api(
+            "POST", "/apps", files={"package": ("p.zip", package_zip())}, data={"name": "hello"}
+        ).json()["resultValue"]["appId"]
+        robot = WsRobot(node, "pg-logs", "acme", secret)
+        robot.register()
+        robot.heartbeat()
+        deadline = time.monotonic() + 10
+        while (
+            resp := node.api("POST", "/runs", json={"appId": app_id, "robotId": "pg-logs"})
+        ).status_code != 201:
+            assert time.monotonic() < deadline, resp.text  # the robot's Register is still on its way
+            time.sleep(0.1)
+        run_id = resp.json()["resultValue"]["runInstanceId"]
+        robot.expect("Execute")
+        tricky = [
+            "tab\there",
+            "back\\slash",
+            "new\nline",
+            "    indented  ",
+            "中文 ✓ 🤖",
+            "nul\x00byte",
+            "\\N",
+            "",
+        ]
+        lines = [
+            {"content": c, "logAt": f"2026-11-28T09:00:0{i}+08:00", "logLevel": i % 3}
+            for i, c in enumerate(tricky)
+        ]
+        robot.send("ReportLogs", {"runInstanceId": run_id, "logs": lines})
+        robot.send("ReportLogs", {"runInstanceId": run_id, "logs": log_lines(1000, "bulk")})
+        deadline = time.monotonic() + 10
+        while True:
+            got = node.api("GET", f"/runs/{run_id}/logs?limit=1000").json()["resultValue"]
+            if got["total"] == 1008 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert got["total"] == 1008
+        first = got["items"][: len(tricky)]
+        assert [x["content"] for x in first] == [c.replace("\x00", "\ufffd") for c in tricky]
+        assert first[0]["logAt"] == "2026-11-28T01:00:00Z"
+        robot.close()
+    finally:
+        node.stop()
