@@ -22,7 +22,8 @@ from node.conformance.checks import (
     rule,
     ws_with_run,
 )
-from node.conformance.client import HttpRobot, Target, WsRobot, check, expect_error, expect_ok, short
+from node.conformance.client import Target, check, expect_error, expect_ok, short
+from node.conformance.robots import HttpRobot, WsRobot
 
 KiB = 1024
 

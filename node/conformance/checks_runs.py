@@ -23,7 +23,8 @@ from node.conformance.checks import (
     ws_with_run,
 )
 from node.conformance.checks_data import tamper, upload_ok
-from node.conformance.client import Failed, HttpRobot, Target, WsRobot, check, expect_error, expect_ok, short
+from node.conformance.client import Failed, Target, check, expect_error, expect_ok, short
+from node.conformance.robots import HttpRobot, WsRobot
 
 FINAL = {"succeeded", "failed", "cancelled", "timed_out"}
 SECRET_VALUE = "conformance-secret-不可见-42"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
-from node.conformance import checks, checks_data, checks_runs  # noqa: F401 (they register the rules)
+from node.conformance import checks_data, checks_http, checks_runs, checks_ws  # noqa: F401 (register rules)
 from node.conformance.checks import RULES, Rule
 from node.conformance.client import AdminApi, Failed, Skipped, Target
 
@@ -62,9 +62,16 @@ class Report:
         }
 
 
+SECTION_ORDER = ("WS-", "HTTP-", "LOG-", "FILE-", "RUN-")
+
+
 def all_rules() -> list[Rule]:
-    """The registered rules in the order they were written (registration, frames, HTTP, data, runs)."""
-    return list(RULES)
+    """The registered rules by section (WebSocket, HTTP, data, files, runs), in written order within one."""
+
+    def section(r: Rule) -> int:
+        return next((i for i, p in enumerate(SECTION_ORDER) if r.id.startswith(p)), len(SECTION_ORDER))
+
+    return sorted(RULES, key=section)
 
 
 def select_rules(only: Iterable[str] | None) -> list[Rule]:
