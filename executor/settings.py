@@ -67,7 +67,8 @@ class ExecutorSettings:
             elif f.type in ("bool",) and isinstance(value, str):
                 setattr(self, f.name, value.strip().lower() in ("1", "true", "yes", "on"))
             elif f.name in ("work_dir", "wheelhouse"):
-                setattr(self, f.name, Path(value).expanduser())
+                # Absolute: the robot process runs in its own run folder.
+                setattr(self, f.name, Path(value).expanduser().resolve())
         self.protocol = self.protocol.lower()
 
     def validate(self) -> None:

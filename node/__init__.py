@@ -39,6 +39,8 @@ def database_url(cfg: NodeConfig) -> str:
 def create_app(config: NodeConfig | None = None) -> Flask:
     """Build a node app. No migrations, no prompts, no background work until ``start_background``."""
     cfg = config or load_config(NodeConfig)
+    # An absolute data dir: file paths must not depend on the working directory (send_file, workers).
+    cfg = cfg.with_overrides(data_dir=str(Path(cfg.data_dir).resolve()))
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     app = Flask(__name__)
     key = _secret_key(cfg)

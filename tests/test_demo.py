@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 
-from tests.support import ROOT, free_port, wait_http
+from tests.support import free_port, wait_http
 
 
 @pytest.mark.slow
@@ -21,8 +21,17 @@ def test_demo_runs_the_sample_and_stops_cleanly(tmp_path):
     out_path = tmp_path / "demo.out"
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "rpa", "demo", "--port", str(port), "--data-dir", str(tmp_path / "demo")],
-            cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "rpa",
+                "demo",
+                "--port",
+                str(port),
+                "--data-dir",
+                "demo",
+            ],  # relative, as in the README
+            cwd=tmp_path,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
