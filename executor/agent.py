@@ -73,6 +73,7 @@ class Executor:
         self.session: RunSession | None = None
         self._recent: deque[str] = deque(maxlen=200)  # run ids already executed (Execute is at-least-once)
         self._lock = threading.Lock()
+        self._finishing_run_id: str | None = None
         self._lost = threading.Event()
         self._stop = threading.Event()
         self._online = threading.Event()
@@ -93,9 +94,30 @@ class Executor:
         with self._lock:
             if self.session is session:
                 self.session = None
+            # Heartbeats keep naming the run until its ReportFinish has left the spool: a heartbeat
+            # naming no run while the run is still open on the node would make the node interrupt it.
+            self._finishing_run_id = session.run_id
         if self.transport is not None:
-            self.transport.current_run_id = None
+            self.transport.current_run_id = self._reported_run_id()
         cleanup_runs(self.runs_dir, self.settings.keep_runs)
+
+    def _reported_run_id(self) -> str | None:
+        """The run heartbeats name: the running one, or one whose ReportFinish is not yet delivered."""
+        with self._lock:
+            if self.session is not None:
+                return self.session.run_id
+            finishing = self._finishing_run_id
+        if finishing is None:
+            return None
+        if any(
+            e.action == m.REPORT_FINISH and e.body.get("runInstanceId") == finishing
+            for e in self.spool.pending()
+        ):
+            return finishing
+        with self._lock:
+            if self._finishing_run_id == finishing:
+                self._finishing_run_id = None
+        return None
 
     # -- lifecycle -----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -153,8 +175,7 @@ class Executor:
         t = self.transport
         self._lost.clear()
         license_content = t.connect(VERSION)
-        with self._lock:
-            t.current_run_id = self.session.run_id if self.session else None
+        t.current_run_id = self._reported_run_id()
         self._online.set()
         log.info(
             "Robot %s: connected to %s over %s%s",
@@ -183,8 +204,7 @@ class Executor:
     def _send_heartbeat(self) -> None:
         t = self.transport
         gen = t.generation
-        with self._lock:
-            run_id = self.session.run_id if self.session else None
+        run_id = t.current_run_id = self._reported_run_id()
         before = time.monotonic()
         try:
             t.heartbeat(run_id, collect_metrics(Path(self.settings.work_dir)))

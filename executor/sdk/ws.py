@@ -24,10 +24,17 @@ from executor.sdk.transport import Transport
 log = logging.getLogger(__name__)
 
 
+def _daemon_thread(**kwargs: Any) -> threading.Thread:
+    """simple-websocket's reader thread, as a daemon: it must not keep a stopping executor alive."""
+    return threading.Thread(daemon=True, **kwargs)
+
+
 class _Client(simple_websocket.Client):
     """``simple_websocket.Client`` with a connect timeout that closes its socket when it fails."""
 
-    def __init__(self, url: str, connect_timeout: float, ping_interval: float | None) -> None:
+    def __init__(
+        self, url: str, connect_timeout: float, ping_interval: float | None, thread_class: Any = None
+    ) -> None:
         parsed = urlsplit(url)
         secure = parsed.scheme == "wss"
         self.host = parsed.hostname
@@ -39,7 +46,13 @@ class _Client(simple_websocket.Client):
         try:
             if secure:
                 sock = ssl.create_default_context().wrap_socket(sock, server_hostname=self.host)
-            Base.__init__(self, sock, connection_type=ConnectionType.CLIENT, ping_interval=ping_interval)
+            Base.__init__(
+                self,
+                sock,
+                connection_type=ConnectionType.CLIENT,
+                ping_interval=ping_interval,
+                thread_class=thread_class,
+            )
             sock.settimeout(None)
         except BaseException:
             sock.close()
@@ -91,7 +104,12 @@ class WsTransport(Transport):
         self.close()
         url = ws_url(self.node_url, self.robot_id)
         try:
-            ws = _Client(url, connect_timeout=self.timeout, ping_interval=self.ping_interval)
+            ws = _Client(
+                url,
+                connect_timeout=self.timeout,
+                ping_interval=self.ping_interval,
+                thread_class=_daemon_thread,
+            )
         except (OSError, simple_websocket.ConnectionError, simple_websocket.ConnectionClosed) as exc:
             raise ConnectionLost(f"WebSocket {url}: {exc!r}") from exc
         self._ws = ws

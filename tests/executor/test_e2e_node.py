@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from executor.samples.build import build_package, sample_path
 
@@ -23,7 +24,9 @@ def wait_robot_online(node, robot_id: str, timeout: float = 30) -> dict:
 
 @pytest.mark.parametrize("protocol", ["ws", "http"])
 def test_meter_reading_sample_on_a_real_node(live_node, start_executor, tmp_path, protocol, monkeypatch):
-    """A run started through the management API executes on the executor and succeeds with its logs."""
+    """A run started through the management API executes on the executor and succeeds with its logs;
+    the robot delivers its summary to the user's personal folder. (Stop, failures, failover, restarts
+    and video against a real node: test_real_node.py.)"""
     secret = live_node.add_supplier("ACME")
     monkeypatch.setenv("RPA_EXECUTOR_SECRET", secret)
     ex = start_executor(live_node.url, f"ref-{protocol}", protocol)
@@ -40,18 +43,11 @@ def test_meter_reading_sample_on_a_real_node(live_node, start_executor, tmp_path
         time.sleep(0.2)
     assert "Task ended: Validate Readings PASS" in logs
     assert any(t.startswith("Summary delivered to") for t in logs), logs
-
-
-def test_stop_through_the_api_cancels_the_run(live_node, start_executor, tmp_path, monkeypatch):
-    """POST /runs/{id}/stop reaches the executor, which ends the run as cancelled."""
-    from tests.executor.test_executor_process import make_package
-
-    secret = live_node.add_supplier("ACME")
-    monkeypatch.setenv("RPA_EXECUTOR_SECRET", secret)
-    start_executor(live_node.url, "ref-stop", "ws", stop_grace_seconds=2.0)
-    wait_robot_online(live_node, "ref-stop")
-    app_id = live_node.upload_app(make_package(tmp_path, "*** Tasks ***\nA\n    Sleep    120\n"), "sleeper")
-    run_id = live_node.start_run(app_id, robotId="ref-stop")
-    live_node.wait_status(run_id, "running", timeout=30)
-    live_node.value("POST", f"/runs/{run_id}/stop")
-    assert live_node.wait_status(run_id, "cancelled", timeout=30)["status"] == "cancelled"
+    assert any("decreasing" in t for t in logs), logs
+    # The summary reached the personal folder of the user who started the run (admin), and a
+    # checkpoint of the run was uploaded.
+    files = [f for f in live_node.value("GET", "/me/files")["items"] if f["runInstanceId"] == run_id]
+    assert [f["fileName"] for f in files] == ["meter-summary.csv"], files
+    summary = requests.get(files[0]["downloadUrl"], timeout=30)
+    assert summary.status_code == 200 and b"M-1002" in summary.content and b"INVALID" in summary.content
+    assert live_node.run(run_id)["checkpointId"]
