@@ -69,6 +69,12 @@ class Gunicorn:
             **kw,
         )
 
+    def seed(self) -> tuple[str, str]:
+        """Supplier ``acme`` and app ``hello``: (supplier secret, app id)."""
+        secret = self.api("POST", "/suppliers", json={"code": "acme"}).json()["resultValue"]["secret"]
+        app = self.api("POST", "/apps", files={"package": ("p.zip", package_zip())}, data={"name": "hello"})
+        return secret, app.json()["resultValue"]["appId"]
+
     def robot_process(self, robot_id: str) -> str | None:
         """Which worker holds a robot's WebSocket (from the workers' structured logs)."""
         for path in (self.data_dir / "logs").glob("node-*.log"):
@@ -93,10 +99,7 @@ def test_run_started_on_one_worker_reaches_robot_on_another(tmp_path, postgres_u
     """Runs started through either worker reach executors on either worker; at least one crossing is seen."""
     node = Gunicorn(tmp_path, postgres_url, redis_url)
     try:
-        secret = node.api("POST", "/suppliers", json={"code": "acme"}).json()["resultValue"]["secret"]
-        app_id = node.api(
-            "POST", "/apps", files={"package": ("p.zip", package_zip())}, data={"name": "hello"}
-        ).json()["resultValue"]["appId"]
+        secret, app_id = node.seed()
         robots = []
         for i in range(6):
             robot = WsRobot(node, f"pg-bot-{i}", "acme", secret)
@@ -139,10 +142,7 @@ def test_http_long_poll_is_woken_across_workers(tmp_path, postgres_url, redis_ur
 
     node = Gunicorn(tmp_path, postgres_url, redis_url)
     try:
-        secret = node.api("POST", "/suppliers", json={"code": "acme"}).json()["resultValue"]["secret"]
-        app_id = node.api(
-            "POST", "/apps", files={"package": ("p.zip", package_zip())}, data={"name": "hello"}
-        ).json()["resultValue"]["appId"]
+        secret, app_id = node.seed()
         robot = HttpRobot(node, "pg-http", "acme", secret)
         robot.register()
         import threading
@@ -170,10 +170,7 @@ def test_logs_reach_postgresql_verbatim(tmp_path, postgres_url, redis_url):
 
     node = Gunicorn(tmp_path, postgres_url, redis_url, workers=1)
     try:
-        secret = node.api("POST", "/suppliers", json={"code": "acme"}).json()["resultValue"]["secret"]
-        app_id = node.api(
-            "POST", "/apps", files={"package": ("p.zip", package_zip())}, data={"name": "hello"}
-        ).json()["resultValue"]["appId"]
+        secret, app_id = node.seed()
         robot = WsRobot(node, "pg-logs", "acme", secret)
         robot.register()
         robot.heartbeat()
