@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from executor.sdk import errors as codes
+from executor.sdk import messages as m
 from executor.sdk.errors import ConnectionLost, ProtocolError
 from executor.sdk.transport import Transport
 from executor.spool import Spool
@@ -116,6 +117,8 @@ class Reporter:
                 self._on_lost()
                 return sent
             sent += 1
+            if entry.action == m.REPORT_FINISH:
+                log.info("Run %s: ReportFinish sent", entry.body.get("runInstanceId"))
             if t.protocol == "http":
                 self.spool.ack(entry.id)
             else:

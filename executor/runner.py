@@ -246,6 +246,7 @@ class RunSession:
                 self.proc = process.spawn(cmd, self.dir, env, out)
             except OSError as exc:
                 raise RunError(errors.START_FAILED, f"robot process could not be started: {exc}") from exc
+            log.info("Run %s: robot process %s started", self.run_id, self.proc.pid)
             tree = process.ProcessTree(self.proc.pid)
             started = last_scan = time.monotonic()
             signalled_at: float | None = None
@@ -272,7 +273,8 @@ class RunSession:
                     tree.refresh()
                     process.kill_tree(self.proc)
                     tree.kill()
-                time.sleep(0.05)
+                time.sleep(0.02)  # exit detection latency counts in "robot exit -> ReportFinish"
+            log.info("Run %s: robot process exited with %s", self.run_id, rc)
             # Leftovers of the run (a browser, a driver, a child in its own session) must not outlive it.
             process.kill_tree(self.proc)
             if leftovers := tree.kill():
