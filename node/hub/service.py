@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -25,13 +26,32 @@ _UNSET = object()
 class Session:
     """What one connection remembers between messages (avoids database reads on the hot path)."""
 
-    __slots__ = ("robot_id", "connect_id", "reported_run", "running")
+    __slots__ = ("robot_id", "connect_id", "reported_run", "running", "owned")
 
     def __init__(self, robot_id: str, connect_id: str) -> None:
         self.robot_id = robot_id
         self.connect_id = connect_id
         self.reported_run: object = _UNSET
         self.running: set[str] = set()
+        # runInstanceId → (checked at, attempt, status, finished_at): ownership read at most every
+        # OWNERSHIP_TTL seconds per run, not once per ReportLogs.
+        self.owned: dict[str, tuple[float, int, str, object]] = {}
+
+
+OWNERSHIP_TTL = 2.0
+
+
+def _ownership(sess: Session, run_id: str) -> tuple[int, str, object]:
+    """(attempt, status, finished_at) of a run this robot executes; ApiError 10006 otherwise."""
+    now = time.monotonic()
+    hit = sess.owned.get(run_id)
+    if hit is not None and now - hit[0] < OWNERSHIP_TTL:
+        return hit[1], hit[2], hit[3]
+    run = runs.owned_run(sess.robot_id, run_id)
+    if len(sess.owned) > 16:
+        sess.owned.clear()
+    sess.owned[run_id] = (now, run.attempt, run.status, run.finished_at)
+    return run.attempt, run.status, run.finished_at
 
 
 def heartbeat(sess: Session, body: HeartbeatBody) -> None:
@@ -69,11 +89,10 @@ def heartbeat(sess: Session, body: HeartbeatBody) -> None:
 def report_logs(sess: Session, body: ReportLogsBody) -> int:
     """Validate ownership and the grace window, then write the lines durably (group commit)."""
     rt = runtime()
-    run = runs.owned_run(sess.robot_id, body.runInstanceId)
+    attempt, status, finished_at = _ownership(sess, body.runInstanceId)
     grace = timedelta(seconds=rt.config.log_grace_seconds)
-    if run.status in lifecycle.FINAL and run.finished_at and run.finished_at < utcnow() - grace:
+    if status in lifecycle.FINAL and finished_at and finished_at < utcnow() - grace:
         raise ApiError(UNKNOWN_RUN, "runInstanceId: run ended more than the log grace period ago")
-    attempt, status = run.attempt, run.status
     db.session.rollback()  # end the read transaction before waiting on the writer
     rows = [
         {
@@ -97,6 +116,7 @@ def report_logs(sess: Session, body: ReportLogsBody) -> int:
 
 def report_finish(sess: Session, body: ReportFinishBody) -> bool:
     sess.running.discard(body.runInstanceId)
+    sess.owned.pop(body.runInstanceId, None)
     return runs.finish_run(sess.robot_id, body.runInstanceId, body.status, body.errorCode)
 
 
