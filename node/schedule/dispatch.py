@@ -166,10 +166,10 @@ def run_token(robot_id: str, run_id: str) -> str:
 
 def build_execute_body(run: RunInstance, base_url: str) -> dict:
     """The Execute body for ``run`` (protocol.md §2 plus extensions), with fresh signed links."""
-    from node.share.models import AppVersion
+    from node.share.packages import get_version
 
     rt = runtime()
-    ver = db.session.get(AppVersion, run.app_version_id)
+    ver = get_version(run.app_version_id)
     audience = f"robot:{run.robot_id}"
     return {
         "runInstanceId": run.id,

@@ -193,3 +193,18 @@ def license_content(robot_id: str) -> str | None:
 
 def list_licenses() -> list[License]:
     return list(db.session.scalars(select(License).order_by(License.id)))
+
+
+def overview(robots_limit: int = 50, runs_limit: int = 20) -> tuple[int, int, list[Robot], list]:
+    """(robots online, robots in all, first robots online first, newest runs) for status pages."""
+    from node.schedule.models import RunInstance
+
+    online = db.session.scalar(select(func.count()).select_from(Robot).where(Robot.online.is_(True))) or 0
+    total = db.session.scalar(select(func.count()).select_from(Robot)) or 0
+    first = db.session.scalars(
+        select(Robot).order_by(Robot.online.desc(), Robot.id).limit(robots_limit)
+    ).all()
+    recent = db.session.scalars(
+        select(RunInstance).order_by(RunInstance.created_at.desc()).limit(runs_limit)
+    ).all()
+    return online, total, list(first), list(recent)

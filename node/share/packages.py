@@ -185,6 +185,14 @@ def resolve_version(app_id: str, version: str | None) -> AppVersion:
     return ver
 
 
+def get_version(version_id: int) -> AppVersion:
+    """A package version by its row id (for other centers: they never read share's tables)."""
+    ver = db.session.get(AppVersion, version_id)
+    if ver is None:
+        raise ApiError(NOT_FOUND, f"version: no package version {version_id}", 404)
+    return ver
+
+
 def list_apps(limit: int, offset: int) -> tuple[list[App], int]:
     total = db.session.scalar(select(func.count()).select_from(App)) or 0
     rows = db.session.scalars(select(App).order_by(App.created_at.desc()).limit(limit).offset(offset)).all()
