@@ -418,3 +418,25 @@ def test_video_is_recorded_and_downloadable(live_node, start_executor, monkeypat
     )
     time.sleep(2)
     assert live_node.run(run_id)["videoId"] is None
+
+
+def test_package_with_dependencies_runs_in_its_own_environment(
+    live_node, start_executor, monkeypatch, tmp_path
+):
+    """A manifest's dependencies are installed from the executor's wheelhouse and importable by the robot."""
+    from tests.executor.test_dependencies import make_wheel
+
+    make_wheel(tmp_path / "wheelhouse")
+    ex = attach(live_node, start_executor, monkeypatch, "rf-deps", wheelhouse=str(tmp_path / "wheelhouse"))
+    robot = (
+        "*** Tasks ***\nUse The Dependency\n"
+        "    ${value}=    Evaluate    __import__('rpa_demo_dep').VALUE\n    Log    dependency says ${value}\n"
+    )
+    package = make_package(tmp_path, robot, dependencies=["rpa-demo-dep==1.0"])
+    app_id = live_node.upload_app(package, "with-deps")
+    for _ in range(2):  # the second run reuses the environment
+        run_id = live_node.start_run(app_id, robotId="rf-deps")
+        run = finished(live_node, run_id, ex)
+        assert run["status"] == "succeeded", run
+        wait_log(live_node, run_id, "dependency says from the wheelhouse", 20)
+    assert any("reused" in t for t in texts(live_node, run_id))
