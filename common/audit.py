@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String, select
+from sqlalchemy import JSON, BigInteger, Integer, String, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import UTCDateTime, db
@@ -58,32 +58,47 @@ def _digest(prev: str, seq: int, at: datetime, actor: str, action: str, target: 
     return hashlib.sha256((prev + body).encode()).hexdigest()
 
 
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_MOVE_HEAD = (
+    update(AuditHead.__table__)
+    .where(AuditHead.__table__.c.id == 1)
+    .values(seq=bindparam("v_seq"), hash=bindparam("v_hash"))
+)
+_INSERT_EVENT = insert(AuditEvent.__table__)
+
+
 def record(
     action: str, *, target: str = "", detail: dict[str, Any] | None = None, actor: str = "system"
 ) -> None:
-    """Append an event to the chain inside the caller's transaction (the caller commits)."""
-    head = db.session.scalar(select(AuditHead).where(AuditHead.id == 1).with_for_update())
+    """Append an event to the chain inside the caller's transaction (the caller commits).
+
+    Prebuilt Core statements on the session's connection: it is on every run's hot path.
+    """
+    conn = db.session.connection()
+    head = conn.execute(_HEAD).first()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        db.session.add(head)
-        db.session.flush()
+        conn.execute(insert(AuditHead.__table__), {"id": 1, "seq": 0, "hash": GENESIS})
+        prev_seq, prev_hash = 0, GENESIS
+    else:
+        prev_seq, prev_hash = head
     at = utcnow()
     detail = detail or {}
-    seq = head.seq + 1
-    digest = _digest(head.hash, seq, at, actor, action, target, detail)
-    db.session.add(
-        AuditEvent(
-            seq=seq,
-            at=at,
-            actor=actor,
-            action=action,
-            target=target,
-            detail=detail,
-            prev_hash=head.hash,
-            hash=digest,
-        )
+    seq = prev_seq + 1
+    digest = _digest(prev_hash, seq, at, actor, action, target, detail)
+    conn.execute(
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target,
+            "detail": detail,
+            "prev_hash": prev_hash,
+            "hash": digest,
+        },
     )
-    head.seq, head.hash = seq, digest
+    conn.execute(_MOVE_HEAD, {"v_seq": seq, "v_hash": digest})
 
 
 @dataclass

@@ -283,7 +283,7 @@ def list_runs(query: s.RunPage, user: Principal):
     bp, "/runs/<run_id>", "GET", summary="One run", permission="run.read", response=s.RunOut, tag="runs"
 )
 def get_run(run_id: str, user: Principal):
-    return envelope(out.run(runs.get_run(run_id)))
+    return envelope(out.run(runs.read_run(run_id)))
 
 
 @api_route(

@@ -6,16 +6,16 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, update
 
 from common.db import db
 from common.envelope import UNKNOWN_RUN, ApiError
 from common.timeutil import utcnow
 from node.context import runtime
 from node.hub.protocol import HeartbeatBody, ReportFinishBody, ReportLogsBody, ReportVideoBody
-from node.schedule import lifecycle, runs
+from node.schedule import lifecycle, runs, store
 from node.schedule.dispatch import build_execute_body
-from node.schedule.models import Robot, RobotCommand, RunInstance
+from node.schedule.models import Robot, RunInstance
 from node.schedule.robots import license_content
 
 log = logging.getLogger(__name__)
@@ -124,40 +124,31 @@ def report_video(sess: Session, body: ReportVideoBody) -> None:
     runs.set_video(sess.robot_id, body.runInstanceId, body.videoId)
 
 
-def command_body(cmd: RobotCommand, base_url: str) -> tuple[bool, dict | None]:
+def command_body(cmd: Row, robot_id: str, base_url: str) -> tuple[bool, dict | None]:
     """(send?, body) for an inbox command; an Execute whose run moved on is dropped, not sent."""
     if cmd.action == "Execute":
-        run = db.session.get(RunInstance, cmd.run_instance_id)
-        if run is None or run.robot_id != cmd.robot_id or run.status not in lifecycle.ACTIVE:
+        run = store.run_row(cmd.run_instance_id)
+        if run is None or run.robot_id != robot_id or run.status not in lifecycle.ACTIVE:
             return False, None
         return True, build_execute_body(run, base_url)
     if cmd.action == "SendLicense":
-        content = license_content(cmd.robot_id)
+        content = license_content(robot_id)
         return (content is not None), {"licenseContent": content}
     return True, cmd.body
 
 
 def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, str, dict | None]]:
-    """Oldest undelivered commands of a robot as (id, action, body); the caller marks them delivered."""
-    cmds = db.session.scalars(
-        select(RobotCommand)
-        .where(RobotCommand.robot_id == robot_id, RobotCommand.delivered_at.is_(None))
-        .order_by(RobotCommand.id)
-        .limit(limit)
-    ).all()
+    """Oldest undelivered commands of a robot as (id, action, body); the caller marks them delivered.
+
+    An action of "" means "drop it" (marked delivered, never sent)."""
     out = []
-    for cmd in cmds:
-        send, body = command_body(cmd, base_url)
+    for cmd in store.undelivered(robot_id, limit):
+        send, body = command_body(cmd, robot_id, base_url)
         out.append((cmd.id, cmd.action if send else "", body))
     return out
 
 
 def mark_delivered(ids: list[int]) -> None:
     if ids:
-        db.session.execute(
-            update(RobotCommand)
-            .where(RobotCommand.id.in_(ids))
-            .values(delivered_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        store.mark_delivered(ids, utcnow())
     db.session.commit()

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from urllib.parse import quote
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Row, select
 
 from common.db import db
 from common.timeutil import utcnow
 from node.context import runtime
 from node.hub.bus import notify_after_commit
-from node.schedule import lifecycle
+from node.schedule import lifecycle, store
 from node.schedule.arguments import for_executor
-from node.schedule.models import Robot, RobotCommand, RunInstance, Supplier
+from node.schedule.models import Supplier
 
 log = logging.getLogger(__name__)
-
-CANDIDATE_PAGE = 64
-
 
 # Suppliers change rarely and are read on every dispatch: keep their engines for a few seconds.
 ENGINES_CACHE_SECONDS = 5.0
@@ -48,103 +46,74 @@ def forget_suppliers() -> None:
 
 def enqueue_command(robot_id: str, action: str, run_id: str | None = None, body: dict | None = None) -> None:
     """Put a command in the robot's durable inbox; its connection is woken after commit."""
-    db.session.add(RobotCommand(robot_id=robot_id, action=action, run_instance_id=run_id, body=body))
+    store.put_command(robot_id, action, run_id, body, utcnow())
     notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
 
 
-def _claim(robot_id: str, run: RunInstance, *, commit: bool = True) -> bool:
-    """Claim ``robot_id`` for ``run`` and move the run to dispatched (and commit, unless told not to)."""
+def claim_for(robot_id: str, run_id: str, attempt: int) -> bool:
+    """In the caller's transaction: claim the robot for a pending run and move the run to dispatched,
+    with its Execute in the robot's inbox. False (and nothing changed) when either moved meanwhile."""
     now = utcnow()
-    claimed = db.session.execute(
-        update(Robot)
-        .where(
-            Robot.id == robot_id,
-            Robot.current_run_id.is_(None),
-            Robot.online.is_(True),
-            Robot.state == "enabled",
-        )
-        .values(current_run_id=run.id, last_dispatch_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if claimed != 1:
+    if not store.claim_robot(robot_id, run_id, now):
         return False
     try:
-        lifecycle.transition(
-            run, lifecycle.DISPATCHED, f"dispatched to robot {robot_id}", now=now, robot_id=robot_id
+        lifecycle.move(
+            run_id,
+            lifecycle.PENDING,
+            attempt,
+            lifecycle.DISPATCHED,
+            f"dispatched to robot {robot_id}",
+            now=now,
+            robot_id=robot_id,
         )
     except lifecycle.TransitionRefused:
-        if commit:
-            db.session.rollback()
-        else:  # keep the caller's transaction: just give the robot back
-            db.session.execute(
-                update(Robot)
-                .where(Robot.id == robot_id, Robot.current_run_id == run.id)
-                .values(current_run_id=None)
-                .execution_options(synchronize_session=False)
-            )
+        store.release_robot(robot_id, run_id)  # give the robot back, keep the caller's transaction
         return False
-    enqueue_command(robot_id, "Execute", run.id)
-    if commit:
-        db.session.commit()
-    log.info("Run %s: dispatched to %s (attempt %s)", run.id, robot_id, run.attempt)
+    enqueue_command(robot_id, "Execute", run_id)
+    log.info("Run %s: dispatched to %s (attempt %s)", run_id, robot_id, attempt)
     return True
+
+
+def pick_robot(run_id: str, engine: str, requested: str | None, now: datetime) -> str | None:
+    """In the caller's transaction: claim an idle robot that runs ``engine`` (the requested one, if
+    any) for ``run_id``; the run row is written by the caller. Returns the robot id."""
+    engines = _engines_by_supplier()
+    for robot_id, supplier in store.idle_robots(requested):
+        if engine in engines.get(supplier, ()) and store.claim_robot(robot_id, run_id, now):
+            return robot_id
+    return None
 
 
 def try_dispatch(run_id: str) -> str | None:
     """Dispatch a pending run to its requested robot or to any idle eligible robot; return the robot id."""
-    run = db.session.get(RunInstance, run_id)
+    run = store.run_row(run_id)
     if run is None or run.status != lifecycle.PENDING:
+        db.session.rollback()
         return None
-    robot_id = dispatch_new(run)
-    if robot_id is None:
-        db.session.rollback()  # end the read transaction; the run stays queued
-    else:
-        db.session.commit()
-    return robot_id
-
-
-def dispatch_new(run: RunInstance) -> str | None:
-    """Claim an idle eligible robot for a pending ``run`` inside the caller's transaction (no commit).
-
-    ``start_run`` uses it so that a run is created and dispatched in a single commit.
-    """
     engines = _engines_by_supplier()
-    query = select(Robot.id, Robot.supplier_code).where(
-        Robot.online.is_(True), Robot.state == "enabled", Robot.current_run_id.is_(None)
-    )
-    if run.requested_robot_id:
-        query = query.where(Robot.id == run.requested_robot_id)
-    query = query.order_by(Robot.last_dispatch_at.is_not(None), Robot.last_dispatch_at).limit(CANDIDATE_PAGE)
-    for robot_id, supplier in db.session.execute(query).all():
-        if run.engine in engines.get(supplier, ()) and _claim(robot_id, run, commit=False):
+    for robot_id, supplier in store.idle_robots(run.requested_robot_id):
+        if run.engine in engines.get(supplier, ()) and claim_for(robot_id, run.id, run.attempt):
+            db.session.commit()
             return robot_id
+    db.session.rollback()  # end the read transaction; the run stays queued
     return None
 
 
 def dispatch_for_robot(robot_id: str) -> str | None:
     """Give an idle robot the oldest pending run it may take; return the run id."""
-    robot = db.session.get(Robot, robot_id)
+    robot = store.robot_row(robot_id)
     if robot is None or not robot.online or robot.state != "enabled" or robot.current_run_id:
+        db.session.rollback()
         return None
     engines = _engines_by_supplier().get(robot.supplier_code, set())
-    if not engines:
-        return None
-    query = (
-        select(RunInstance)
-        .where(
-            RunInstance.status == lifecycle.PENDING,
-            RunInstance.engine.in_(engines),
-            or_(RunInstance.requested_robot_id.is_(None), RunInstance.requested_robot_id == robot_id),
-        )
-        .order_by(RunInstance.created_at, RunInstance.id)
-        .limit(CANDIDATE_PAGE)
-    )
-    for run in db.session.scalars(query).all():
-        if _claim(robot_id, run):
-            return run.id
-        robot = db.session.get(Robot, robot_id)
-        if robot is None or robot.current_run_id or not robot.online:
-            break
+    if engines:
+        for run_id, attempt in store.pending_for_robot(robot_id, engines):
+            if claim_for(robot_id, run_id, attempt):
+                db.session.commit()
+                return run_id
+            again = store.robot_row(robot_id)
+            if again is None or again.current_run_id or not again.online:
+                break
     db.session.rollback()
     return None
 
@@ -164,12 +133,13 @@ def run_token(robot_id: str, run_id: str) -> str:
     return runtime().links.sign_value(f"run|{robot_id}|{run_id}")
 
 
-def build_execute_body(run: RunInstance, base_url: str) -> dict:
-    """The Execute body for ``run`` (protocol.md §2 plus extensions), with fresh signed links."""
-    from node.share.packages import get_version
+def build_execute_body(run: Row, base_url: str) -> dict:
+    """The Execute body for ``run`` (a run_instance row; protocol.md §2 plus extensions), with fresh
+    signed links."""
+    from node.share.packages import version_ref
 
     rt = runtime()
-    ver = get_version(run.app_version_id)
+    ver = version_ref(run.app_version_id)
     audience = f"robot:{run.robot_id}"
     return {
         "runInstanceId": run.id,
@@ -189,7 +159,7 @@ def build_execute_body(run: RunInstance, base_url: str) -> dict:
         "workflowRunId": None,
         "packageSha256": ver.sha256,
         "runToken": run_token(run.robot_id, run.id),
-        "packageName": ver.manifest.get("name"),
+        "packageName": ver.name,
         "packageVersion": ver.version,
         "entry": ver.entry,
     }

@@ -8,13 +8,15 @@ interrupted (executor lost) and timed_out. A final state is final; the only way 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import update
+from sqlalchemy import Update, bindparam, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from common.db import db
 from common.timeutil import utcnow
-from node.schedule.models import RunInstance, RunTransition
+from node.schedule import store
+from node.schedule.models import RunInstance
 
 PENDING, DISPATCHED, RUNNING, STOPPING = "pending", "dispatched", "running", "stopping"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED, TIMED_OUT = (
@@ -44,22 +46,46 @@ class TransitionRefused(Exception):
     """The run was no longer in a state that allows the change (someone else moved it first)."""
 
 
-def transition(
-    run: RunInstance, to: str, cause: str, *, now: datetime | None = None, **values: object
-) -> None:
-    """Move ``run`` to ``to`` if its stored status still allows it (compare-and-set), and record why.
+@lru_cache(maxsize=32)
+def _compare_and_set(keys: tuple[str, ...]) -> Update:
+    """UPDATE run_instance SET <keys> WHERE id, status and attempt are what the caller saw (cached)."""
+    run = store.RUN
+    return (
+        update(run)
+        .where(
+            run.c.id == bindparam("w_id"),
+            run.c.status == bindparam("w_from"),
+            run.c.attempt == bindparam("w_attempt"),
+        )
+        .values({key: bindparam("v_" + key) for key in keys})
+    )
 
-    The UPDATE is conditional on the status the caller saw, so two processes racing on one run
-    cannot both win. Raises TransitionRefused when the run moved meanwhile. The caller commits.
+
+def move(
+    run_id: str,
+    frm: str,
+    attempt: int,
+    to: str,
+    cause: str,
+    /,
+    *,
+    now: datetime | None = None,
+    started_at: datetime | None = None,
+    **values: object,
+) -> dict[str, object]:
+    """Move a run from ``frm`` to ``to`` if its stored status and attempt are still those (compare-and-
+    set), and record the transition with its time and cause. Returns the columns written.
+
+    Two processes racing on one run cannot both win: the loser gets TransitionRefused. The caller
+    commits. ``started_at`` is the run's current value (kept on a second move to running).
     """
-    frm = run.status
     if to not in ALLOWED.get(frm, frozenset()):
         raise TransitionRefused(f"{frm} → {to} is not allowed")
     now = now or utcnow()
-    stamps: dict[str, object] = {}
+    stamps: dict[str, object] = {"status": to}
     if to == DISPATCHED:
         stamps["dispatched_at"] = now
-    elif to == RUNNING and run.started_at is None:
+    elif to == RUNNING and started_at is None:
         stamps["started_at"] = now
     elif to in FINAL:
         stamps["finished_at"] = now
@@ -67,24 +93,31 @@ def transition(
         stamps.update(dispatched_at=None, started_at=None, finished_at=None, robot_id=None)
     stamps.update(values)
     stamps["cause"] = cause[:255]
-    res = db.session.execute(
-        update(RunInstance)
-        .where(RunInstance.id == run.id, RunInstance.status == frm, RunInstance.attempt == run.attempt)
-        .values(status=to, **stamps)
-        .execution_options(synchronize_session=False)
-    )
+    params = {"w_id": run_id, "w_from": frm, "w_attempt": attempt}
+    params.update({"v_" + key: value for key, value in stamps.items()})
+    res = store.conn().execute(_compare_and_set(tuple(stamps)), params)
     if res.rowcount != 1:
-        raise TransitionRefused(f"run {run.id} is no longer {frm}")
-    db.session.add(
-        RunTransition(
-            run_instance_id=run.id,
-            attempt=stamps.get("attempt", run.attempt),
-            from_status=frm,
-            to_status=to,
-            cause=cause[:255],
-            at=now,
-        )
+        raise TransitionRefused(f"run {run_id} is no longer {frm}")
+    store.insert_transitions(
+        [
+            {
+                "run_instance_id": run_id,
+                "attempt": stamps.get("attempt", attempt),
+                "from_status": frm,
+                "to_status": to,
+                "cause": stamps["cause"],
+                "at": now,
+            }
+        ]
     )
-    # The row is already written: refresh the object without marking it dirty (no second UPDATE).
-    for key, value in {**stamps, "status": to}.items():
+    return stamps
+
+
+def transition(
+    run: RunInstance, to: str, cause: str, *, now: datetime | None = None, **values: object
+) -> None:
+    """``move`` for a run loaded through the ORM; the object is refreshed without a second UPDATE."""
+    db.session.flush()  # the transition row refers to the run: write pending ORM changes first
+    written = move(run.id, run.status, run.attempt, to, cause, now=now, started_at=run.started_at, **values)
+    for key, value in written.items():
         set_committed_value(run, key, value)

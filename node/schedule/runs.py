@@ -6,7 +6,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, func, select
 
 from common import audit
 from common.db import db
@@ -14,8 +14,8 @@ from common.envelope import BAD_REQUEST, CONFLICT, NOT_FOUND, UNKNOWN_RUN, ApiEr
 from common.timeutil import utcnow
 from node.context import runtime
 from node.schedule import arguments as args_mod
-from node.schedule import lifecycle
-from node.schedule.dispatch import dispatch_for_robot, dispatch_new, enqueue_command, try_dispatch
+from node.schedule import lifecycle, store
+from node.schedule.dispatch import dispatch_for_robot, enqueue_command, pick_robot, try_dispatch
 from node.schedule.models import Robot, RunInstance, RunInstanceLog, RunTransition, Supplier
 from node.share.packages import resolve_version
 
@@ -35,6 +35,13 @@ def new_run_id() -> str:
     return "r_" + secrets.token_hex(12)
 
 
+@dataclass(frozen=True)
+class StartedRun:
+    id: str
+    status: str
+    robot_id: str | None
+
+
 def start_run(
     app_id: str,
     version: str | None,
@@ -42,65 +49,93 @@ def start_run(
     user_id: str,
     user_name: str,  # noqa: ANN001
     options: RunOptions,
-) -> RunInstance:
-    """Create a pending run and dispatch it at once if a robot is free (else it waits in the queue)."""
+) -> StartedRun:
+    """Create a run and, when a robot is free, dispatch it in the same commit (else it is queued).
+
+    The hot path of the node: every write is a prebuilt Core statement (``store``).
+    """
     rt = runtime()
     ver = resolve_version(app_id, version)
     if options.robot_id:
-        robot = db.session.get(Robot, options.robot_id)
-        if robot is None:
-            raise ApiError(NOT_FOUND, f"robotId: no robot {options.robot_id!r}", 404)
-        sup = db.session.get(Supplier, robot.supplier_code)
-        if sup is None or ver.engine not in (sup.engines or []):
-            raise ApiError(BAD_REQUEST, f"robotId: robot {robot.id} does not run engine {ver.engine!r}")
-        if robot.state == "disabled":
-            raise ApiError(CONFLICT, f"robotId: robot {robot.id} is disabled", 409)
-    stored_args = args_mod.normalise(arguments, ver.manifest.get("arguments", []), rt.box)
+        _check_requested_robot(options.robot_id, ver.engine)
+    stored_args = args_mod.normalise(arguments, ver.arguments, rt.box)
     now = utcnow()
-    run = RunInstance(
-        id=new_run_id(),
-        app_id=app_id,
-        app_version_id=ver.id,
-        engine=ver.engine,
-        status=lifecycle.PENDING,
-        attempt=1,
-        max_attempts=options.max_attempts,
-        requested_robot_id=options.robot_id,
-        arguments=stored_args,
-        user_id=user_id,
-        user_name=user_name,
-        video_record_required=options.video_record_required,
-        video_record_mode=options.video_record_mode,
-        timeout_seconds=options.timeout_seconds or int(rt.config.default_run_timeout),
-        created_at=now,
-        cause=f"started by user:{user_name}",
+    run_id = new_run_id()
+    robot_id = pick_robot(run_id, ver.engine, options.robot_id, now)
+    cause = f"started by user:{user_name}"
+    store.insert_run(
+        {
+            "id": run_id,
+            "app_id": app_id,
+            "app_version_id": ver.id,
+            "engine": ver.engine,
+            "status": lifecycle.DISPATCHED if robot_id else lifecycle.PENDING,
+            "attempt": 1,
+            "max_attempts": options.max_attempts,
+            "requested_robot_id": options.robot_id,
+            "robot_id": robot_id,
+            "arguments": stored_args,
+            "user_id": user_id,
+            "user_name": user_name,
+            "video_record_required": options.video_record_required,
+            "video_record_mode": options.video_record_mode,
+            "timeout_seconds": options.timeout_seconds or int(rt.config.default_run_timeout),
+            "created_at": now,
+            "dispatched_at": now if robot_id else None,
+            "cause": f"dispatched to robot {robot_id}" if robot_id else cause,
+        }
     )
-    db.session.add(run)
-    db.session.add(
-        RunTransition(
-            run_instance_id=run.id,
-            attempt=1,
-            from_status="",
-            to_status=lifecycle.PENDING,
-            cause=f"started by user:{user_name}",
-            at=now,
-        )
+    steps = [("", lifecycle.PENDING, cause)]
+    if robot_id:
+        steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, f"dispatched to robot {robot_id}"))
+        enqueue_command(robot_id, "Execute", run_id)
+    store.insert_transitions(
+        [
+            {
+                "run_instance_id": run_id,
+                "attempt": 1,
+                "from_status": frm,
+                "to_status": to,
+                "cause": why,
+                "at": now,
+            }
+            for frm, to, why in steps
+        ]
     )
     audit.record(
         "run.start",
-        target=f"run:{run.id}",
+        target=f"run:{run_id}",
         actor=f"user:{user_name}",
         detail={"appId": app_id, "version": ver.version, "robotId": options.robot_id},
     )
-    db.session.flush()
-    dispatch_new(run)  # created and, when a robot is free, dispatched: one commit
     db.session.commit()
-    log.info("Run %s: created for app %s %s by %s", run.id, app_id, ver.version, user_name)
-    return run
+    log.info("Run %s: created for app %s %s by %s", run_id, app_id, ver.version, user_name)
+    if robot_id:
+        log.info("Run %s: dispatched to %s (attempt 1)", run_id, robot_id)
+    return StartedRun(run_id, lifecycle.DISPATCHED if robot_id else lifecycle.PENDING, robot_id)
+
+
+def _check_requested_robot(robot_id: str, engine: str) -> None:
+    robot = db.session.get(Robot, robot_id)
+    if robot is None:
+        raise ApiError(NOT_FOUND, f"robotId: no robot {robot_id!r}", 404)
+    sup = db.session.get(Supplier, robot.supplier_code)
+    if sup is None or engine not in (sup.engines or []):
+        raise ApiError(BAD_REQUEST, f"robotId: robot {robot.id} does not run engine {engine!r}")
+    if robot.state == "disabled":
+        raise ApiError(CONFLICT, f"robotId: robot {robot.id} is disabled", 409)
 
 
 def get_run(run_id: str) -> RunInstance:
     run = db.session.get(RunInstance, run_id)
+    if run is None:
+        raise ApiError(NOT_FOUND, f"runInstanceId: no run {run_id!r}", 404)
+    return run
+
+
+def read_run(run_id: str) -> Row:
+    """A run's row for reading (no ORM object: the API polls this one often)."""
+    run = store.run_row(run_id)
     if run is None:
         raise ApiError(NOT_FOUND, f"runInstanceId: no run {run_id!r}", 404)
     return run
@@ -164,37 +199,38 @@ def stop_run(run_id: str, actor: str) -> RunInstance:
     return run
 
 
-def owned_run(robot_id: str, run_id: str) -> RunInstance:
-    """The run if ``robot_id`` executes or executed it, else ApiError 10006."""
+def owned_run(robot_id: str, run_id: str) -> Row:
+    """The run's row if ``robot_id`` executes or executed it, else ApiError 10006."""
+    run = store.run_row(run_id) if run_id else None
+    if run is None or run.robot_id != robot_id:
+        raise ApiError(UNKNOWN_RUN, f"runInstanceId: {run_id!r} is not a run of robot {robot_id}", 400)
+    return run
+
+
+def _owned_for_update(robot_id: str, run_id: str) -> RunInstance:
     run = db.session.get(RunInstance, run_id) if run_id else None
     if run is None or run.robot_id != robot_id:
         raise ApiError(UNKNOWN_RUN, f"runInstanceId: {run_id!r} is not a run of robot {robot_id}", 400)
     return run
 
 
-def _free_robot(robot_id: str, run_id: str) -> bool:
-    res = db.session.execute(
-        update(Robot)
-        .where(Robot.id == robot_id, Robot.current_run_id == run_id)
-        .values(current_run_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    return res.rowcount == 1
-
-
 def mark_running(robot_id: str, run_id: str, cause: str) -> bool:
     """dispatched → running on the first heartbeat or log naming the run; True if it moved."""
-    run = db.session.get(RunInstance, run_id)
+    run = store.run_row(run_id)
     if run is None or run.robot_id != robot_id or run.status != lifecycle.DISPATCHED:
+        db.session.rollback()
         return False
     try:
-        lifecycle.transition(run, lifecycle.RUNNING, cause)
+        lifecycle.move(run.id, run.status, run.attempt, lifecycle.RUNNING, cause, started_at=run.started_at)
     except lifecycle.TransitionRefused:
         db.session.rollback()
         return False
     db.session.commit()
     log.info("Run %s: running on %s", run_id, robot_id)
     return True
+
+
+FINISH_CAUSE = {0: "executor reported success", 1: "executor reported cancelled"}
 
 
 def finish_run(robot_id: str, run_id: str, status: int, error_code: int | None) -> bool:
@@ -207,13 +243,9 @@ def finish_run(robot_id: str, run_id: str, status: int, error_code: int | None) 
     moved = False
     if run.status not in lifecycle.FINAL:
         to = lifecycle.FINISH_STATUS[status]
-        cause = {
-            0: "executor reported success",
-            1: "executor reported cancelled",
-            2: f"executor reported failure (errorCode {error_code})",
-        }[status]
+        cause = FINISH_CAUSE.get(status) or f"executor reported failure (errorCode {error_code})"
         try:
-            lifecycle.transition(run, to, cause, error_code=error_code)
+            lifecycle.move(run.id, run.status, run.attempt, to, cause, error_code=error_code)
             moved = True
         except lifecycle.TransitionRefused:
             db.session.rollback()
@@ -222,12 +254,12 @@ def finish_run(robot_id: str, run_id: str, status: int, error_code: int | None) 
             "run.finish",
             target=f"run:{run_id}",
             actor=f"robot:{robot_id}",
-            detail={"status": run.status, "errorCode": error_code},
+            detail={"status": to, "errorCode": error_code},
         )
-    freed = _free_robot(robot_id, run_id)
+    freed = store.release_robot(robot_id, run_id)
     db.session.commit()
     if moved:
-        log.info("Run %s: %s (reported by %s)", run_id, run.status, robot_id)
+        log.info("Run %s: %s (reported by %s)", run_id, lifecycle.FINISH_STATUS[status], robot_id)
     if freed:
         dispatch_for_robot(robot_id)
     return moved
@@ -242,7 +274,7 @@ def interrupt(robot_id: str, cause: str) -> str | None:
     if robot is None or not robot.current_run_id:
         return None
     run = db.session.get(RunInstance, robot.current_run_id)
-    _free_robot(robot_id, robot.current_run_id)
+    store.release_robot(robot_id, robot.current_run_id)
     requeue = False
     if run is not None and run.status in lifecycle.ACTIVE and run.robot_id == robot_id:
         try:
@@ -271,14 +303,14 @@ def interrupt(robot_id: str, cause: str) -> str | None:
 
 def set_checkpoint(robot_id: str, run_id: str, file_id: str) -> None:
     """Remember the latest checkpoint file of a run (restored on failover)."""
-    run = owned_run(robot_id, run_id)
+    run = _owned_for_update(robot_id, run_id)
     run.checkpoint_file_id = file_id
     db.session.commit()
 
 
 def set_video(robot_id: str, run_id: str, video_id: str) -> None:
     """ReportVideoRecord: only after ReportFinish of that run."""
-    run = owned_run(robot_id, run_id)
+    run = _owned_for_update(robot_id, run_id)
     if run.status not in lifecycle.FINAL:
         raise ApiError(BAD_REQUEST, "runInstanceId: ReportVideoRecord is accepted only after ReportFinish")
     from common.files import get_file

@@ -15,7 +15,7 @@ from sqlalchemy import or_, select, update
 from common.db import db
 from common.timeutil import utcnow
 from node.context import runtime
-from node.schedule import lifecycle, runs
+from node.schedule import lifecycle, runs, store
 from node.schedule.dispatch import dispatch_for_robot, enqueue_command
 from node.schedule.models import Robot, RobotCommand, RunInstance
 
@@ -85,12 +85,7 @@ def _time_out(run: RunInstance, cause: str, *, free: bool) -> int:
     if robot_id:
         enqueue_command(robot_id, "Stop", run.id)
         if free:
-            db.session.execute(
-                update(Robot)
-                .where(Robot.id == robot_id, Robot.current_run_id == run.id)
-                .values(current_run_id=None)
-                .execution_options(synchronize_session=False)
-            )
+            store.release_robot(robot_id, run.id)
     db.session.commit()
     log.warning("Run %s: timed out on %s (%s)", run.id, robot_id, cause)
     if free and robot_id:

@@ -7,10 +7,11 @@ import json
 import logging
 import secrets
 import zipfile
+from dataclasses import dataclass
 from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from common import audit
 from common.db import db
@@ -170,27 +171,88 @@ def get_app(app_id: str) -> App:
     return app
 
 
-def resolve_version(app_id: str, version: str | None) -> AppVersion:
+@dataclass(frozen=True)
+class VersionRef:
+    """What other centers need of a package version (versions are immutable, so it can be cached)."""
+
+    id: int
+    app_id: str
+    version: str
+    engine: str
+    entry: str
+    name: str
+    arguments: list
+    package_file_id: str
+    sha256: str
+
+
+_VERSION_COLUMNS = [
+    AppVersion.id,
+    AppVersion.app_id,
+    AppVersion.version,
+    AppVersion.engine,
+    AppVersion.entry,
+    AppVersion.manifest,
+    AppVersion.package_file_id,
+    AppVersion.sha256,
+]
+_VERSION_BY_ID = select(*_VERSION_COLUMNS).where(AppVersion.id == bindparam("b_id"))
+_VERSION_BY_NAME = select(*_VERSION_COLUMNS).where(
+    AppVersion.app_id == bindparam("b_app"), AppVersion.version == bindparam("b_version")
+)
+_NEWEST_VERSION = (
+    select(*_VERSION_COLUMNS)
+    .where(AppVersion.app_id == bindparam("b_app"))
+    .order_by(AppVersion.id.desc())
+    .limit(1)
+)
+VERSION_CACHE_SIZE = 1024
+
+
+def _ref(row) -> VersionRef:  # noqa: ANN001
+    manifest = row.manifest or {}
+    ref = VersionRef(
+        id=row.id,
+        app_id=row.app_id,
+        version=row.version,
+        engine=row.engine,
+        entry=row.entry,
+        name=manifest.get("name") or "",
+        arguments=manifest.get("arguments", []),
+        package_file_id=row.package_file_id,
+        sha256=row.sha256,
+    )
+    cache = runtime().extras.setdefault("versions", {})
+    if len(cache) >= VERSION_CACHE_SIZE:
+        cache.clear()
+    cache[ref.id] = ref
+    return ref
+
+
+def resolve_version(app_id: str, version: str | None) -> VersionRef:
     """The named version of an app, or its newest when ``version`` is empty."""
-    get_app(app_id)
-    query = select(AppVersion).where(AppVersion.app_id == app_id)
+    conn = db.session.connection()
     if version:
-        ver = db.session.scalar(query.where(AppVersion.version == version))
-        if ver is None:
-            raise ApiError(NOT_FOUND, f"version: app {app_id} has no version {version!r}", 404)
-        return ver
-    ver = db.session.scalar(query.order_by(AppVersion.id.desc()).limit(1))
-    if ver is None:
-        raise ApiError(NOT_FOUND, f"appId: app {app_id} has no package", 404)
-    return ver
+        row = conn.execute(_VERSION_BY_NAME, {"b_app": app_id, "b_version": version}).first()
+    else:
+        row = conn.execute(_NEWEST_VERSION, {"b_app": app_id}).first()
+    if row is not None:
+        return _ref(row)
+    get_app(app_id)  # 404 names the app when it does not exist
+    if version:
+        raise ApiError(NOT_FOUND, f"version: app {app_id} has no version {version!r}", 404)
+    raise ApiError(NOT_FOUND, f"appId: app {app_id} has no package", 404)
 
 
-def get_version(version_id: int) -> AppVersion:
+def version_ref(version_id: int) -> VersionRef:
     """A package version by its row id (for other centers: they never read share's tables)."""
-    ver = db.session.get(AppVersion, version_id)
-    if ver is None:
+    hit = runtime().extras.get("versions", {}).get(version_id)
+    if hit is not None:
+        return hit
+    row = db.session.connection().execute(_VERSION_BY_ID, {"b_id": version_id}).first()
+    if row is None:
         raise ApiError(NOT_FOUND, f"version: no package version {version_id}", 404)
-    return ver
+    return _ref(row)
 
 
 def list_apps(limit: int, offset: int) -> tuple[list[App], int]:
