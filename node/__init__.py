@@ -80,6 +80,7 @@ def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
     from node.hub.connections import ConnectionRegistry
     from node.hub.ingest import LogWriter
     from node.hub.presence import Presence
+    from node.schedule.batches import DeliveryMarks, RunFinishes, RunStarts
 
     db.init_app(app)
     Migrate(
@@ -104,6 +105,9 @@ def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
         connections=connections,
         logs=LogWriter(app, cfg.log_flush_interval),
         presence=Presence(app, redis_client, cfg.last_seen_flush_interval),
+        starts=RunStarts(app),
+        finishes=RunFinishes(app),
+        marks=DeliveryMarks(app),
     )
 
 
@@ -149,7 +153,8 @@ def start_background(app: Flask) -> None:
 
     rt = app.extensions["rpa"]
     rt.extras.setdefault("gc", GcPolicy()).start()
-    rt.logs.start()
+    for writer in (rt.logs, rt.starts, rt.finishes, rt.marks):
+        writer.start()
     rt.presence.start()
     sweeper = rt.extras.get("sweeper") or Sweeper(app, rt.config.sweep_interval)
     rt.extras["sweeper"] = sweeper
@@ -163,7 +168,8 @@ def drain(app: Flask) -> None:
     for part in ("sweeper", "gc"):
         if rt.extras.get(part) is not None:
             rt.extras[part].stop()
-    rt.logs.stop()
+    for writer in (rt.starts, rt.finishes, rt.marks, rt.logs):
+        writer.stop()
     rt.presence.stop()
     rt.bus.close()
     log.info("Node drained: %d executor connections closed, logs flushed", closed)

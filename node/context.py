@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from node.hub.connections import ConnectionRegistry
     from node.hub.ingest import LogWriter
     from node.hub.presence import Presence
+    from node.schedule.batches import DeliveryMarks, RunFinishes, RunStarts
 
 
 @dataclass
@@ -34,6 +35,9 @@ class NodeRuntime:
     connections: ConnectionRegistry
     logs: LogWriter
     presence: Presence
+    starts: RunStarts
+    finishes: RunFinishes
+    marks: DeliveryMarks
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -8,14 +8,13 @@ while the database sees one commit per flush interval instead of one per message
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections.abc import Sequence
 
-import gevent
 from flask import Flask
-from gevent.event import AsyncResult, Event
 from sqlalchemy import insert
 
 from common.db import db
+from common.groupcommit import GroupCommit
 from common.timeutil import UTC
 from node.schedule.models import RunInstanceLog
 
@@ -44,89 +43,28 @@ def _copy_rows(rows: list[dict]) -> None:
             )
 
 
-class LogWriter:
-    """Single writer greenlet per process; bounded batch size; errors go back to every waiter."""
+class LogWriter(GroupCommit[list[dict], int]):
+    """Group commit of ReportLogs rows; a batch holds at most ``max_rows`` lines."""
+
+    name = "Log ingest"
 
     def __init__(self, app: Flask, flush_interval: float, max_rows: int = 20000) -> None:
-        self._app = app
-        self._interval = flush_interval
-        self._max_rows = max_rows
-        self._queue: deque[tuple[list[dict], AsyncResult]] = deque()
-        self._wake = Event()
-        self._greenlet: gevent.Greenlet | None = None
+        super().__init__(app, window=flush_interval, max_items=max_rows)
         self.rows_written = 0
 
-    def start(self) -> None:
-        if self._greenlet is None:
-            self._greenlet = gevent.spawn(self._loop)
+    def weight(self, item: list[dict]) -> int:
+        return len(item)
 
     def write(self, rows: list[dict], timeout: float = 30.0) -> None:
         """Queue ``rows`` (dicts for ``run_instance_log``) and return once they are committed."""
-        if not rows:
-            return
-        if self._greenlet is None:  # not started (e.g. a CLI context): write inline
-            self._commit([rows])
-            return
-        result = AsyncResult()
-        self._queue.append((rows, result))
-        self._wake.set()
-        result.get(timeout=timeout)
+        if rows:
+            self.submit(rows, timeout)
 
-    def _commit(self, batches: list[list[dict]]) -> None:
-        flat = [row for rows in batches for row in rows]
-        with self._app.app_context():
-            try:
-                if db.engine.dialect.name == "postgresql":
-                    _copy_rows(flat)
-                else:
-                    db.session.execute(insert(RunInstanceLog.__table__), flat)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
+    def apply(self, items: Sequence[list[dict]]) -> list[int]:
+        flat = [row for rows in items for row in rows]
+        if db.engine.dialect.name == "postgresql":
+            _copy_rows(flat)
+        else:
+            db.session.execute(insert(RunInstanceLog.__table__), flat)
         self.rows_written += len(flat)
-
-    def _loop(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._interval:
-                gevent.sleep(self._interval)  # let more messages join this batch
-            self.flush()
-
-    def flush(self) -> None:
-        """Commit everything queued now (also used when draining at shutdown)."""
-        while self._queue:
-            taken, waiters, count = [], [], 0
-            while self._queue and count < self._max_rows:
-                rows, result = self._queue.popleft()
-                taken.append(rows)
-                waiters.append(result)
-                count += len(rows)
-            try:
-                self._commit(taken)
-            except Exception:
-                log.warning("Log ingest: batch of %d lines failed; committing its messages one by one", count)
-                self._commit_each(taken, waiters)
-            else:
-                for result in waiters:
-                    result.set(True)
-
-    def _commit_each(self, taken: list[list[dict]], waiters: list[AsyncResult]) -> None:
-        """Isolate a failure: one bad message fails alone, never the others that shared its batch."""
-        for rows, result in zip(taken, waiters, strict=True):
-            try:
-                self._commit([rows])
-            except Exception as exc:
-                log.exception("Log ingest: a message of %d lines failed", len(rows))
-                result.set_exception(exc)
-            else:
-                result.set(True)
-
-    def stop(self) -> None:
-        """Flush what is queued, then stop the writer."""
-        self.flush()
-        if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
-            self._greenlet = None
-        self.flush()
+        return [len(rows) for rows in items]

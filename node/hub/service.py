@@ -14,7 +14,7 @@ from common.timeutil import utcnow
 from node.context import runtime
 from node.hub.protocol import HeartbeatBody, ReportFinishBody, ReportLogsBody, ReportVideoBody
 from node.schedule import lifecycle, runs, store
-from node.schedule.dispatch import build_execute_body
+from node.schedule.dispatch import build_execute_body, dispatch_for_robot
 from node.schedule.models import Robot, RunInstance
 from node.schedule.robots import license_content
 
@@ -81,7 +81,7 @@ def heartbeat(sess: Session, body: HeartbeatBody) -> None:
             .execution_options(synchronize_session=False)
         )
         db.session.commit()
-        runs.dispatch_for_robot(sess.robot_id)
+        dispatch_for_robot(sess.robot_id)
     else:
         db.session.rollback()
 
@@ -149,6 +149,7 @@ def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, s
 
 
 def mark_delivered(ids: list[int]) -> None:
+    """Record that commands were sent (group commit; returns once durable)."""
+    db.session.rollback()  # end the read transaction of take_commands
     if ids:
-        store.mark_delivered(ids, utcnow())
-    db.session.commit()
+        runtime().marks.submit(ids)

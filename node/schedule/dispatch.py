@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime
 from urllib.parse import quote
 
 from sqlalchemy import Row, select
@@ -29,7 +28,7 @@ ENGINES_CACHE_SECONDS = 5.0
 _engines_cache: tuple[float, dict[str, set[str]]] | None = None
 
 
-def _engines_by_supplier() -> dict[str, set[str]]:
+def engines_by_supplier() -> dict[str, set[str]]:
     global _engines_cache
     now = time.monotonic()
     if _engines_cache is None or now - _engines_cache[0] > ENGINES_CACHE_SECONDS:
@@ -46,7 +45,7 @@ def forget_suppliers() -> None:
 
 def enqueue_command(robot_id: str, action: str, run_id: str | None = None, body: dict | None = None) -> None:
     """Put a command in the robot's durable inbox; its connection is woken after commit."""
-    store.put_command(robot_id, action, run_id, body, utcnow())
+    store.put_commands([store.command(robot_id, action, run_id, body, utcnow())])
     notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
 
 
@@ -74,23 +73,13 @@ def claim_for(robot_id: str, run_id: str, attempt: int) -> bool:
     return True
 
 
-def pick_robot(run_id: str, engine: str, requested: str | None, now: datetime) -> str | None:
-    """In the caller's transaction: claim an idle robot that runs ``engine`` (the requested one, if
-    any) for ``run_id``; the run row is written by the caller. Returns the robot id."""
-    engines = _engines_by_supplier()
-    for robot_id, supplier in store.idle_robots(requested):
-        if engine in engines.get(supplier, ()) and store.claim_robot(robot_id, run_id, now):
-            return robot_id
-    return None
-
-
 def try_dispatch(run_id: str) -> str | None:
     """Dispatch a pending run to its requested robot or to any idle eligible robot; return the robot id."""
     run = store.run_row(run_id)
     if run is None or run.status != lifecycle.PENDING:
         db.session.rollback()
         return None
-    engines = _engines_by_supplier()
+    engines = engines_by_supplier()
     for robot_id, supplier in store.idle_robots(run.requested_robot_id):
         if run.engine in engines.get(supplier, ()) and claim_for(robot_id, run.id, run.attempt):
             db.session.commit()
@@ -100,21 +89,30 @@ def try_dispatch(run_id: str) -> str | None:
 
 
 def dispatch_for_robot(robot_id: str) -> str | None:
-    """Give an idle robot the oldest pending run it may take; return the run id."""
+    """Give an idle robot the oldest pending run it may take (and commit); return the run id."""
+    run_id = offer_next(robot_id)
+    if run_id:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return run_id
+
+
+def offer_next(robot_id: str) -> str | None:
+    """In the caller's transaction: dispatch the oldest pending run the robot may take, if it is
+    online, enabled and idle; return the run id."""
     robot = store.robot_row(robot_id)
     if robot is None or not robot.online or robot.state != "enabled" or robot.current_run_id:
-        db.session.rollback()
         return None
-    engines = _engines_by_supplier().get(robot.supplier_code, set())
-    if engines:
-        for run_id, attempt in store.pending_for_robot(robot_id, engines):
-            if claim_for(robot_id, run_id, attempt):
-                db.session.commit()
-                return run_id
-            again = store.robot_row(robot_id)
-            if again is None or again.current_run_id or not again.online:
-                break
-    db.session.rollback()
+    engines = engines_by_supplier().get(robot.supplier_code, set())
+    if not engines:
+        return None
+    for run_id, attempt in store.pending_for_robot(robot_id, engines):
+        if claim_for(robot_id, run_id, attempt):
+            return run_id
+        again = store.robot_row(robot_id)
+        if again is None or again.current_run_id or not again.online:
+            break
     return None
 
 

@@ -71,13 +71,15 @@ def move(
     *,
     now: datetime | None = None,
     started_at: datetime | None = None,
+    record: list[dict] | None = None,
     **values: object,
 ) -> dict[str, object]:
     """Move a run from ``frm`` to ``to`` if its stored status and attempt are still those (compare-and-
     set), and record the transition with its time and cause. Returns the columns written.
 
     Two processes racing on one run cannot both win: the loser gets TransitionRefused. The caller
-    commits. ``started_at`` is the run's current value (kept on a second move to running).
+    commits. ``started_at`` is the run's current value (kept on a second move to running). With
+    ``record``, the transition row is appended there for the caller to insert with others.
     """
     if to not in ALLOWED.get(frm, frozenset()):
         raise TransitionRefused(f"{frm} → {to} is not allowed")
@@ -98,18 +100,18 @@ def move(
     res = store.conn().execute(_compare_and_set(tuple(stamps)), params)
     if res.rowcount != 1:
         raise TransitionRefused(f"run {run_id} is no longer {frm}")
-    store.insert_transitions(
-        [
-            {
-                "run_instance_id": run_id,
-                "attempt": stamps.get("attempt", attempt),
-                "from_status": frm,
-                "to_status": to,
-                "cause": stamps["cause"],
-                "at": now,
-            }
-        ]
-    )
+    row = {
+        "run_instance_id": run_id,
+        "attempt": stamps.get("attempt", attempt),
+        "from_status": frm,
+        "to_status": to,
+        "cause": stamps["cause"],
+        "at": now,
+    }
+    if record is None:
+        store.insert_transitions([row])
+    else:
+        record.append(row)
     return stamps
 
 

@@ -15,7 +15,8 @@ from common.timeutil import utcnow
 from node.context import runtime
 from node.schedule import arguments as args_mod
 from node.schedule import lifecycle, store
-from node.schedule.dispatch import dispatch_for_robot, enqueue_command, pick_robot, try_dispatch
+from node.schedule.batches import Finish, NewRun, StartedRun
+from node.schedule.dispatch import enqueue_command, try_dispatch
 from node.schedule.models import Robot, RunInstance, RunInstanceLog, RunTransition, Supplier
 from node.share.packages import resolve_version
 
@@ -35,13 +36,6 @@ def new_run_id() -> str:
     return "r_" + secrets.token_hex(12)
 
 
-@dataclass(frozen=True)
-class StartedRun:
-    id: str
-    status: str
-    robot_id: str | None
-
-
 def start_run(
     app_id: str,
     version: str | None,
@@ -52,67 +46,37 @@ def start_run(
 ) -> StartedRun:
     """Create a run and, when a robot is free, dispatch it in the same commit (else it is queued).
 
-    The hot path of the node: every write is a prebuilt Core statement (``store``).
+    Checks (reads only) happen here; the write goes through the run-start group commit.
     """
     rt = runtime()
     ver = resolve_version(app_id, version)
     if options.robot_id:
         _check_requested_robot(options.robot_id, ver.engine)
     stored_args = args_mod.normalise(arguments, ver.arguments, rt.box)
-    now = utcnow()
-    run_id = new_run_id()
-    robot_id = pick_robot(run_id, ver.engine, options.robot_id, now)
-    cause = f"started by user:{user_name}"
-    store.insert_run(
-        {
-            "id": run_id,
-            "app_id": app_id,
-            "app_version_id": ver.id,
-            "engine": ver.engine,
-            "status": lifecycle.DISPATCHED if robot_id else lifecycle.PENDING,
-            "attempt": 1,
-            "max_attempts": options.max_attempts,
-            "requested_robot_id": options.robot_id,
-            "robot_id": robot_id,
-            "arguments": stored_args,
-            "user_id": user_id,
-            "user_name": user_name,
-            "video_record_required": options.video_record_required,
-            "video_record_mode": options.video_record_mode,
-            "timeout_seconds": options.timeout_seconds or int(rt.config.default_run_timeout),
-            "created_at": now,
-            "dispatched_at": now if robot_id else None,
-            "cause": f"dispatched to robot {robot_id}" if robot_id else cause,
-        }
-    )
-    steps = [("", lifecycle.PENDING, cause)]
-    if robot_id:
-        steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, f"dispatched to robot {robot_id}"))
-        enqueue_command(robot_id, "Execute", run_id)
-    store.insert_transitions(
-        [
-            {
-                "run_instance_id": run_id,
-                "attempt": 1,
-                "from_status": frm,
-                "to_status": to,
-                "cause": why,
-                "at": now,
-            }
-            for frm, to, why in steps
-        ]
-    )
-    audit.record(
-        "run.start",
-        target=f"run:{run_id}",
-        actor=f"user:{user_name}",
-        detail={"appId": app_id, "version": ver.version, "robotId": options.robot_id},
-    )
-    db.session.commit()
-    log.info("Run %s: created for app %s %s by %s", run_id, app_id, ver.version, user_name)
-    if robot_id:
-        log.info("Run %s: dispatched to %s (attempt 1)", run_id, robot_id)
-    return StartedRun(run_id, lifecycle.DISPATCHED if robot_id else lifecycle.PENDING, robot_id)
+    db.session.rollback()  # end the read transaction before waiting for the writer
+    row = {
+        "id": new_run_id(),
+        "app_id": app_id,
+        "app_version_id": ver.id,
+        "engine": ver.engine,
+        "attempt": 1,
+        "max_attempts": options.max_attempts,
+        "requested_robot_id": options.robot_id,
+        "arguments": stored_args,
+        "user_id": user_id,
+        "user_name": user_name,
+        "video_record_required": options.video_record_required,
+        "video_record_mode": options.video_record_mode,
+        "timeout_seconds": options.timeout_seconds or int(rt.config.default_run_timeout),
+        "created_at": utcnow(),
+        "cause": f"started by user:{user_name}",
+    }
+    detail = {"appId": app_id, "version": ver.version, "robotId": options.robot_id}
+    run = rt.starts.submit(NewRun(row, options.robot_id, f"user:{user_name}", detail))
+    log.info("Run %s: created for app %s %s by %s", run.id, app_id, ver.version, user_name)
+    if run.robot_id:
+        log.info("Run %s: dispatched to %s (attempt 1)", run.id, run.robot_id)
+    return run
 
 
 def _check_requested_robot(robot_id: str, engine: str) -> None:
@@ -230,38 +194,16 @@ def mark_running(robot_id: str, run_id: str, cause: str) -> bool:
     return True
 
 
-FINISH_CAUSE = {0: "executor reported success", 1: "executor reported cancelled"}
-
-
 def finish_run(robot_id: str, run_id: str, status: int, error_code: int | None) -> bool:
     """Apply ReportFinish exactly once; a repeat, or a report after a final state, changes nothing.
 
     Returns True when this call made the run final. The robot is freed either way and offered
-    the next queued run.
+    the next queued run (group commit: many reports share one transaction).
     """
-    run = owned_run(robot_id, run_id)
-    moved = False
-    if run.status not in lifecycle.FINAL:
-        to = lifecycle.FINISH_STATUS[status]
-        cause = FINISH_CAUSE.get(status) or f"executor reported failure (errorCode {error_code})"
-        try:
-            lifecycle.move(run.id, run.status, run.attempt, to, cause, error_code=error_code)
-            moved = True
-        except lifecycle.TransitionRefused:
-            db.session.rollback()
-            return finish_run(robot_id, run_id, status, error_code)
-        audit.record(
-            "run.finish",
-            target=f"run:{run_id}",
-            actor=f"robot:{robot_id}",
-            detail={"status": to, "errorCode": error_code},
-        )
-    freed = store.release_robot(robot_id, run_id)
-    db.session.commit()
+    db.session.rollback()
+    moved = runtime().finishes.submit(Finish(robot_id, run_id, status, error_code))
     if moved:
         log.info("Run %s: %s (reported by %s)", run_id, lifecycle.FINISH_STATUS[status], robot_id)
-    if freed:
-        dispatch_for_robot(robot_id)
     return moved
 
 

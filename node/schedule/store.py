@@ -23,6 +23,8 @@ TRANSITION = RunTransition.__table__
 CANDIDATE_PAGE = 64
 
 _RUN = select(RUN).where(RUN.c.id == bindparam("b_run"))
+_RUNS = select(RUN).where(RUN.c.id.in_(bindparam("b_runs", expanding=True)))
+_ANY_PENDING = select(RUN.c.id).where(RUN.c.status == "pending").limit(1)
 _INSERT_RUN = insert(RUN)
 _INSERT_TRANSITION = insert(TRANSITION)
 _ROBOT = select(ROBOT.c.online, ROBOT.c.state, ROBOT.c.current_run_id, ROBOT.c.supplier_code).where(
@@ -32,7 +34,7 @@ _IDLE = (
     select(ROBOT.c.id, ROBOT.c.supplier_code)
     .where(ROBOT.c.online.is_(True), ROBOT.c.state == "enabled", ROBOT.c.current_run_id.is_(None))
     .order_by(ROBOT.c.last_dispatch_at.is_not(None), ROBOT.c.last_dispatch_at)
-    .limit(CANDIDATE_PAGE)
+    .limit(bindparam("b_limit"))
 )
 _IDLE_ONE = _IDLE.where(ROBOT.c.id == bindparam("b_robot"))
 _CLAIM = (
@@ -84,8 +86,19 @@ def run_row(run_id: str) -> Row | None:
     return conn().execute(_RUN, {"b_run": run_id}).first()
 
 
-def insert_run(values: dict) -> None:
-    conn().execute(_INSERT_RUN, values)
+def run_rows(run_ids: list[str]) -> dict[str, Row]:
+    """Every column of the named runs that exist, by id."""
+    return {row.id: row for row in conn().execute(_RUNS, {"b_runs": run_ids})}
+
+
+def any_pending() -> bool:
+    """Whether any run waits in the queue (one index probe)."""
+    return conn().execute(_ANY_PENDING).first() is not None
+
+
+def insert_runs(rows: list[dict]) -> None:
+    """New run rows (all with the same keys)."""
+    conn().execute(_INSERT_RUN, rows)
 
 
 def insert_transitions(rows: list[dict]) -> None:
@@ -98,11 +111,11 @@ def robot_row(robot_id: str) -> Row | None:
     return conn().execute(_ROBOT, {"b_robot": robot_id}).first()
 
 
-def idle_robots(only: str | None = None) -> list[Row]:
+def idle_robots(only: str | None = None, limit: int = CANDIDATE_PAGE) -> list[Row]:
     """Online, enabled robots without a run, least recently dispatched first: (id, supplier_code)."""
     if only:
-        return list(conn().execute(_IDLE_ONE, {"b_robot": only}))
-    return list(conn().execute(_IDLE))
+        return list(conn().execute(_IDLE_ONE, {"b_robot": only, "b_limit": 1}))
+    return list(conn().execute(_IDLE, {"b_limit": limit}))
 
 
 def claim_robot(robot_id: str, run_id: str, now: datetime) -> bool:
@@ -121,11 +134,19 @@ def pending_for_robot(robot_id: str, engines: set[str]) -> list[Row]:
     return list(conn().execute(_PENDING_FOR_ROBOT, params))
 
 
-def put_command(robot_id: str, action: str, run_id: str | None, body: dict | None, now: datetime) -> None:
-    conn().execute(
-        _PUT_COMMAND,
-        {"robot_id": robot_id, "action": action, "run_instance_id": run_id, "body": body, "created_at": now},
-    )
+def command(robot_id: str, action: str, run_id: str | None, body: dict | None, now: datetime) -> dict:
+    """A robot_command row (for ``put_commands``)."""
+    return {
+        "robot_id": robot_id,
+        "action": action,
+        "run_instance_id": run_id,
+        "body": body,
+        "created_at": now,
+    }
+
+
+def put_commands(rows: list[dict]) -> None:
+    conn().execute(_PUT_COMMAND, rows)
 
 
 def undelivered(robot_id: str, limit: int) -> list[Row]:

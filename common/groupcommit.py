@@ -1,0 +1,126 @@
+"""Group commit: many callers' writes share one transaction, and each caller waits for the commit.
+
+A caller ``submit``s an item and blocks (its greenlet) until the batch holding it is committed, so
+its answer still means "durable", while the database sees one transaction per batch instead of one
+per request. Batches form by themselves under load: the writer greenlet takes everything queued
+when it runs, optionally after a short ``window``; what arrives during a commit forms the next batch.
+
+A batch that raises is rolled back and its items are applied again one by one, so a bad item fails
+alone. ``apply`` may also return an exception instance as one item's result: that caller gets it
+raised, the others commit (for refusals that are data, not faults).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from typing import Generic, TypeVar
+
+import gevent
+from flask import Flask
+from gevent.event import AsyncResult, Event
+
+from common.db import db
+
+log = logging.getLogger(__name__)
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class GroupCommit(Generic[Item, Result]):
+    """One writer greenlet per process and purpose; subclasses write a batch in ``apply``."""
+
+    name = "group commit"
+
+    def __init__(self, app: Flask, window: float = 0.0, max_items: int = 1000) -> None:
+        self._app = app
+        self._window = window
+        self._max_items = max_items
+        self._queue: deque[tuple[Item, AsyncResult]] = deque()
+        self._wake = Event()
+        self._greenlet: gevent.Greenlet | None = None
+        self.batches = 0
+
+    def apply(self, items: Sequence[Item]) -> list[Result | Exception]:
+        """Write ``items`` in the session's open transaction (do not commit); one result per item."""
+        raise NotImplementedError
+
+    def weight(self, item: Item) -> int:
+        """How much of ``max_items`` an item uses (a log message counts its lines)."""
+        return 1
+
+    def start(self) -> None:
+        if self._greenlet is None:
+            self._greenlet = gevent.spawn(self._loop)
+
+    def submit(self, item: Item, timeout: float = 30.0) -> Result:
+        """Queue ``item``; return its result once its batch is committed (or raise its error)."""
+        if self._greenlet is None:  # not started (a CLI or a test without the server): write inline
+            return self._unwrap(self._commit([item])[0])
+        result = AsyncResult()
+        self._queue.append((item, result))
+        self._wake.set()
+        return self._unwrap(result.get(timeout=timeout))
+
+    @staticmethod
+    def _unwrap(value: Result | Exception) -> Result:
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    def _commit(self, items: Sequence[Item]) -> list[Result | Exception]:
+        with self._app.app_context():
+            try:
+                results = self.apply(items)
+                db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
+            finally:
+                db.session.remove()
+        self.batches += 1
+        return results
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            gevent.sleep(self._window)  # 0: let greenlets that are ready now join this batch
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit everything queued now (also used when draining at shutdown)."""
+        while self._queue:
+            items, waiters, used = [], [], 0
+            while self._queue and used < self._max_items:
+                item, result = self._queue.popleft()
+                items.append(item)
+                waiters.append(result)
+                used += self.weight(item)
+            try:
+                results = self._commit(items)
+            except Exception:
+                log.warning("%s: a batch of %d failed; applying its items one by one", self.name, len(items))
+                self._commit_each(items, waiters)
+            else:
+                for waiter, value in zip(waiters, results, strict=True):
+                    waiter.set(value)
+
+    def _commit_each(self, items: list[Item], waiters: list[AsyncResult]) -> None:
+        """Isolate a failure: one bad item fails alone, never the others that shared its batch."""
+        for item, waiter in zip(items, waiters, strict=True):
+            try:
+                waiter.set(self._commit([item])[0])
+            except Exception as exc:
+                log.exception("%s: an item failed", self.name)
+                waiter.set(exc)
+
+    def stop(self) -> None:
+        """Flush what is queued, then stop the writer."""
+        self.flush()
+        if self._greenlet is not None:
+            self._greenlet.kill(block=True, timeout=2)
+            self._greenlet = None
+        self.flush()
