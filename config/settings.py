@@ -61,6 +61,7 @@ class NodeConfig(BaseConfig):
         }
     )
     log_flush_interval: float = 0.005  # seconds the log writer waits to gather a batch
+    run_batch_window: float = 0.0  # seconds run starts/finishes wait to gather a batch (0: what is ready)
     last_seen_flush_interval: float = 1.0  # seconds between coalesced last-seen writes
     sweep_interval: float = 1.0  # seconds between lifecycle sweeps (timeouts, lost robots, queue)
     public_url: str = ""  # absolute base for signed links; empty: taken from the request

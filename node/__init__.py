@@ -80,7 +80,7 @@ def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
     from node.hub.connections import ConnectionRegistry
     from node.hub.ingest import LogWriter
     from node.hub.presence import Presence
-    from node.schedule.batches import DeliveryMarks, RunFinishes, RunStarts
+    from node.schedule.batches import RunDesk
 
     db.init_app(app)
     Migrate(
@@ -105,9 +105,7 @@ def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
         connections=connections,
         logs=LogWriter(app, cfg.log_flush_interval),
         presence=Presence(app, redis_client, cfg.last_seen_flush_interval),
-        starts=RunStarts(app),
-        finishes=RunFinishes(app),
-        marks=DeliveryMarks(app),
+        desk=RunDesk(app, cfg.run_batch_window),
     )
 
 
@@ -153,7 +151,7 @@ def start_background(app: Flask) -> None:
 
     rt = app.extensions["rpa"]
     rt.extras.setdefault("gc", GcPolicy()).start()
-    for writer in (rt.logs, rt.starts, rt.finishes, rt.marks):
+    for writer in (rt.logs, rt.desk):
         writer.start()
     rt.presence.start()
     sweeper = rt.extras.get("sweeper") or Sweeper(app, rt.config.sweep_interval)
@@ -168,7 +166,7 @@ def drain(app: Flask) -> None:
     for part in ("sweeper", "gc"):
         if rt.extras.get(part) is not None:
             rt.extras[part].stop()
-    for writer in (rt.starts, rt.finishes, rt.marks, rt.logs):
+    for writer in (rt.desk, rt.logs):
         writer.stop()
     rt.presence.stop()
     rt.bus.close()

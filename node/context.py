@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from node.hub.connections import ConnectionRegistry
     from node.hub.ingest import LogWriter
     from node.hub.presence import Presence
-    from node.schedule.batches import DeliveryMarks, RunFinishes, RunStarts
+    from node.schedule.batches import RunDesk
 
 
 @dataclass
@@ -35,9 +35,7 @@ class NodeRuntime:
     connections: ConnectionRegistry
     logs: LogWriter
     presence: Presence
-    starts: RunStarts
-    finishes: RunFinishes
-    marks: DeliveryMarks
+    desk: RunDesk
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -125,16 +125,16 @@ def report_video(sess: Session, body: ReportVideoBody) -> None:
 
 
 def command_body(cmd: Row, robot_id: str, base_url: str) -> tuple[bool, dict | None]:
-    """(send?, body) for an inbox command; an Execute whose run moved on is dropped, not sent."""
-    if cmd.action == "Execute":
-        run = store.run_row(cmd.run_instance_id)
-        if run is None or run.robot_id != robot_id or run.status not in lifecycle.ACTIVE:
+    """(send?, body) for an inbox command (with its run's columns); an Execute whose run moved on
+    is dropped, not sent."""
+    if cmd.command_action == "Execute":
+        if cmd.id is None or cmd.robot_id != robot_id or cmd.status not in lifecycle.ACTIVE:
             return False, None
-        return True, build_execute_body(run, base_url)
-    if cmd.action == "SendLicense":
+        return True, build_execute_body(cmd, base_url)
+    if cmd.command_action == "SendLicense":
         content = license_content(robot_id)
         return (content is not None), {"licenseContent": content}
-    return True, cmd.body
+    return True, cmd.command_body
 
 
 def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, str, dict | None]]:
@@ -144,7 +144,7 @@ def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, s
     out = []
     for cmd in store.undelivered(robot_id, limit):
         send, body = command_body(cmd, robot_id, base_url)
-        out.append((cmd.id, cmd.action if send else "", body))
+        out.append((cmd.command_id, cmd.command_action if send else "", body))
     return out
 
 
@@ -152,4 +152,4 @@ def mark_delivered(ids: list[int]) -> None:
     """Record that commands were sent (group commit; returns once durable)."""
     db.session.rollback()  # end the read transaction of take_commands
     if ids:
-        runtime().marks.submit(ids)
+        runtime().desk.mark_delivered(ids)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from common import audit
 from common.db import db
@@ -49,136 +50,163 @@ class Finish:
 FINISH_CAUSE = {0: "executor reported success", 1: "executor reported cancelled"}
 
 
-class RunStarts(GroupCommit[NewRun, StartedRun]):
-    """Create runs and dispatch each to an idle eligible robot in the same commit (else: queued)."""
+class RunDesk(GroupCommit[tuple[str, object], object]):
+    """The one writer of the run hot path in a process: starts, finishes and delivery marks that
+    are ready together share one transaction (and one SQLite page cache, kept warm)."""
 
-    name = "Run start"
+    name = "Run desk"
 
-    def apply(self, items: Sequence[NewRun]) -> list[StartedRun]:
-        now = utcnow()
-        engines = dispatch.engines_by_supplier()
-        idle: list | None = None
-        taken: set[str] = set()
-        rows, transitions, commands, events, out = [], [], [], [], []
-        for item in items:
-            row = dict(item.row)
-            if item.requested_robot_id:
-                candidates = store.idle_robots(item.requested_robot_id)
-            else:
-                if idle is None:
-                    idle = store.idle_robots(limit=max(store.CANDIDATE_PAGE, 2 * len(items)))
-                candidates = idle
-            robot_id = None
-            for rid, supplier in candidates:
-                if rid in taken or row["engine"] not in engines.get(supplier, ()):
-                    continue
-                taken.add(rid)  # claimed now, or lost to another process: either way not idle
-                if store.claim_robot(rid, row["id"], now):
-                    robot_id = rid
-                    break
-            started = row["cause"]
-            steps = [("", lifecycle.PENDING, started)]
-            if robot_id:
-                cause = f"dispatched to robot {robot_id}"
-                row.update(status=lifecycle.DISPATCHED, robot_id=robot_id, dispatched_at=now, cause=cause)
-                steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, cause))
-                commands.append(store.command(robot_id, "Execute", row["id"], None, now))
-                notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
-            else:
-                row.update(status=lifecycle.PENDING, robot_id=None, dispatched_at=None)
-            rows.append(row)
-            transitions.extend(
-                {
-                    "run_instance_id": row["id"],
-                    "attempt": row["attempt"],
-                    "from_status": frm,
-                    "to_status": to,
-                    "cause": why,
-                    "at": row["created_at"],
-                }
-                for frm, to, why in steps
-            )
-            events.append(audit.Event("run.start", f"run:{row['id']}", item.audit_detail, item.actor))
-            out.append(StartedRun(row["id"], row["status"], robot_id))
-        store.insert_runs(rows)
-        store.insert_transitions(transitions)
-        if commands:
-            store.put_commands(commands)
-        audit.record_many(events)
+    def start_run(self, new: NewRun) -> StartedRun:
+        """Create a run and dispatch it when a robot is free; returns once committed."""
+        return self.submit(("start", new))
+
+    def finish(self, report: Finish) -> bool:
+        """Apply a ReportFinish; True if it made the run final; ApiError 10006 if not the robot's run."""
+        return self.submit(("finish", report))
+
+    def mark_delivered(self, ids: list[int]) -> None:
+        """Record that inbox commands were sent."""
+        self.submit(("mark", ids))
+
+    def apply(self, items: Sequence[tuple[str, object]]) -> list[object]:
+        by_kind: dict[str, list[int]] = {"start": [], "finish": [], "mark": []}
+        for index, (kind, _payload) in enumerate(items):
+            by_kind[kind].append(index)
+        out: list[object] = [None] * len(items)
+        for kind, apply in (("start", apply_starts), ("finish", apply_finishes), ("mark", apply_marks)):
+            indexes = by_kind[kind]
+            if indexes:
+                for index, value in zip(indexes, apply([items[i][1] for i in indexes]), strict=True):
+                    out[index] = value
         return out
 
 
-class RunFinishes(GroupCommit[Finish, bool]):
+def apply_starts(items: Sequence[NewRun]) -> list[StartedRun]:
+    """Create runs and dispatch each to an idle eligible robot in the same transaction (else: queued)."""
+    now = utcnow()
+    engines = dispatch.engines_by_supplier()
+    idle: list | None = None
+    page = len(items) + 4  # usually enough; a full page that fits no run is widened once
+    taken: set[str] = set()
+    rows, transitions, commands, events, out = [], [], [], [], []
+    for item in items:
+        row = dict(item.row)
+        if item.requested_robot_id:
+            robot_id = _claim_first(store.idle_robots(item.requested_robot_id), row, engines, taken, now)
+        else:
+            if idle is None:
+                idle = store.idle_robots(limit=page)
+            robot_id = _claim_first(idle, row, engines, taken, now)
+            if robot_id is None and len(idle) == page and page < store.CANDIDATE_PAGE + len(items):
+                page = store.CANDIDATE_PAGE + len(items)
+                idle = store.idle_robots(limit=page)
+                robot_id = _claim_first(idle, row, engines, taken, now)
+        started = row["cause"]
+        steps = [("", lifecycle.PENDING, started)]
+        if robot_id:
+            cause = f"dispatched to robot {robot_id}"
+            row.update(status=lifecycle.DISPATCHED, robot_id=robot_id, dispatched_at=now, cause=cause)
+            steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, cause))
+            commands.append(store.command(robot_id, "Execute", row["id"], None, now))
+            notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
+        else:
+            row.update(status=lifecycle.PENDING, robot_id=None, dispatched_at=None)
+        rows.append(row)
+        transitions.extend(
+            {
+                "run_instance_id": row["id"],
+                "attempt": row["attempt"],
+                "from_status": frm,
+                "to_status": to,
+                "cause": why,
+                "at": row["created_at"],
+            }
+            for frm, to, why in steps
+        )
+        events.append(audit.Event("run.start", f"run:{row['id']}", item.audit_detail, item.actor))
+        out.append(StartedRun(row["id"], row["status"], robot_id))
+    store.insert_runs(rows)
+    store.insert_transitions(transitions)
+    if commands:
+        store.put_commands(commands)
+    audit.record_many(events)
+    return out
+
+
+def _claim_first(
+    candidates: list, row: dict, engines: dict[str, set[str]], taken: set[str], now: datetime
+) -> str | None:
+    """Claim the first candidate robot not yet taken in this batch that runs the run's engine."""
+    for robot_id, supplier in candidates:
+        if robot_id in taken or row["engine"] not in engines.get(supplier, ()):
+            continue
+        taken.add(robot_id)  # claimed now, or lost to another process: either way not idle
+        if store.claim_robot(robot_id, row["id"], now):
+            return robot_id
+    return None
+
+
+def apply_finishes(items: Sequence[Finish]) -> list[bool | Exception]:
     """Apply ReportFinish: final state once, robot freed either way and offered the next queued run.
 
     A result is True when that report made the run final; a report for a run the robot does not
     hold gets ApiError 10006 (the others in its batch are not affected).
     """
-
-    name = "ReportFinish"
-
-    def apply(self, items: Sequence[Finish]) -> list[bool | Exception]:
-        now = utcnow()
-        rows = store.run_rows(sorted({item.run_id for item in items}))
-        transitions: list[dict] = []
-        events, freed, out = [], [], []
-        for item in items:
-            run = rows.get(item.run_id)
-            if run is None or run.robot_id != item.robot_id:
-                hint = f"runInstanceId: {item.run_id!r} is not a run of robot {item.robot_id}"
-                out.append(ApiError(UNKNOWN_RUN, hint, 400))
-                continue
-            to = lifecycle.FINISH_STATUS[item.status]
-            cause = (
-                FINISH_CAUSE.get(item.status) or f"executor reported failure (errorCode {item.error_code})"
-            )
-            moved = False
-            for _ in range(5):  # moved meanwhile (a repeat in this batch, another process): look again
-                if run is None or run.status in lifecycle.FINAL:
-                    break
-                try:
-                    lifecycle.move(
-                        run.id,
-                        run.status,
-                        run.attempt,
-                        to,
-                        cause,
-                        now=now,
-                        record=transitions,
-                        error_code=item.error_code,
-                    )
-                    moved = True
-                    break
-                except lifecycle.TransitionRefused:
-                    run = store.run_row(item.run_id)
-            if moved:
-                events.append(
-                    audit.Event(
-                        "run.finish",
-                        f"run:{item.run_id}",
-                        {"status": to, "errorCode": item.error_code},
-                        f"robot:{item.robot_id}",
-                    )
+    now = utcnow()
+    rows = store.run_rows(sorted({item.run_id for item in items}))
+    transitions: list[dict] = []
+    events, freed, out = [], [], []
+    for item in items:
+        run = rows.get(item.run_id)
+        if run is None or run.robot_id != item.robot_id:
+            hint = f"runInstanceId: {item.run_id!r} is not a run of robot {item.robot_id}"
+            out.append(ApiError(UNKNOWN_RUN, hint, 400))
+            continue
+        to = lifecycle.FINISH_STATUS[item.status]
+        cause = FINISH_CAUSE.get(item.status) or f"executor reported failure (errorCode {item.error_code})"
+        moved = False
+        for _ in range(5):  # moved meanwhile (a repeat in this batch, another process): look again
+            if run is None or run.status in lifecycle.FINAL:
+                break
+            try:
+                lifecycle.move(
+                    run.id,
+                    run.status,
+                    run.attempt,
+                    to,
+                    cause,
+                    now=now,
+                    record=transitions,
+                    error_code=item.error_code,
                 )
-            if store.release_robot(item.robot_id, item.run_id):
-                freed.append(item.robot_id)
-            out.append(moved)
-        if transitions:
-            store.insert_transitions(transitions)
-        audit.record_many(events)
-        if freed and store.any_pending():
-            for robot_id in freed:
-                dispatch.offer_next(robot_id)
-        return out
+                moved = True
+                break
+            except lifecycle.TransitionRefused:
+                run = store.run_row(item.run_id)
+        if moved:
+            events.append(
+                audit.Event(
+                    "run.finish",
+                    f"run:{item.run_id}",
+                    {"status": to, "errorCode": item.error_code},
+                    f"robot:{item.robot_id}",
+                )
+            )
+        if store.release_robot(item.robot_id, item.run_id):
+            freed.append(item.robot_id)
+        out.append(moved)
+    if transitions:
+        store.insert_transitions(transitions)
+    audit.record_many(events)
+    if freed and store.any_pending():
+        for robot_id in freed:
+            dispatch.offer_next(robot_id)
+    return out
 
 
-class DeliveryMarks(GroupCommit[list[int], None]):
+def apply_marks(items: Sequence[list[int]]) -> list[None]:
     """Mark inbox commands delivered (after they were sent): one UPDATE for many connections."""
-
-    name = "Delivery marks"
-
-    def apply(self, items: Sequence[list[int]]) -> list[None]:
-        ids = [cmd_id for batch in items for cmd_id in batch]
-        if ids:
-            store.mark_delivered(ids, utcnow())
-        return [None] * len(items)
+    ids = [cmd_id for batch in items for cmd_id in batch]
+    if ids:
+        store.mark_delivered(ids, utcnow())
+    return [None] * len(items)

@@ -72,7 +72,7 @@ def start_run(
         "cause": f"started by user:{user_name}",
     }
     detail = {"appId": app_id, "version": ver.version, "robotId": options.robot_id}
-    run = rt.starts.submit(NewRun(row, options.robot_id, f"user:{user_name}", detail))
+    run = rt.desk.start_run(NewRun(row, options.robot_id, f"user:{user_name}", detail))
     log.info("Run %s: created for app %s %s by %s", run.id, app_id, ver.version, user_name)
     if run.robot_id:
         log.info("Run %s: dispatched to %s (attempt 1)", run.id, run.robot_id)
@@ -201,7 +201,7 @@ def finish_run(robot_id: str, run_id: str, status: int, error_code: int | None) 
     the next queued run (group commit: many reports share one transaction).
     """
     db.session.rollback()
-    moved = runtime().finishes.submit(Finish(robot_id, run_id, status, error_code))
+    moved = runtime().desk.finish(Finish(robot_id, run_id, status, error_code))
     if moved:
         log.info("Run %s: %s (reported by %s)", run_id, lifecycle.FINISH_STATUS[status], robot_id)
     return moved

@@ -52,6 +52,8 @@ _RELEASE = (
     .where(ROBOT.c.id == bindparam("b_robot"), ROBOT.c.current_run_id == bindparam("b_run"))
     .values(current_run_id=None)
 )
+# Expanding IN (...) parameters are re-rendered on every execution: the common one-value case has
+# its own statement.
 _PENDING_FOR_ROBOT = (
     select(RUN.c.id, RUN.c.attempt)
     .where(
@@ -62,9 +64,26 @@ _PENDING_FOR_ROBOT = (
     .order_by(RUN.c.created_at, RUN.c.id)
     .limit(CANDIDATE_PAGE)
 )
+_PENDING_FOR_ROBOT_ONE_ENGINE = (
+    select(RUN.c.id, RUN.c.attempt)
+    .where(
+        RUN.c.status == "pending",
+        RUN.c.engine == bindparam("b_engine"),
+        or_(RUN.c.requested_robot_id.is_(None), RUN.c.requested_robot_id == bindparam("b_robot")),
+    )
+    .order_by(RUN.c.created_at, RUN.c.id)
+    .limit(CANDIDATE_PAGE)
+)
 _PUT_COMMAND = insert(COMMAND)
+# A command with its run's columns (NULL for commands without a run), in one read.
 _TAKE_COMMANDS = (
-    select(COMMAND.c.id, COMMAND.c.action, COMMAND.c.run_instance_id, COMMAND.c.body)
+    select(
+        COMMAND.c.id.label("command_id"),
+        COMMAND.c.action.label("command_action"),
+        COMMAND.c.body.label("command_body"),
+        RUN,
+    )
+    .select_from(COMMAND.outerjoin(RUN, RUN.c.id == COMMAND.c.run_instance_id))
     .where(COMMAND.c.robot_id == bindparam("b_robot"), COMMAND.c.delivered_at.is_(None))
     .order_by(COMMAND.c.id)
     .limit(bindparam("b_limit"))
@@ -73,6 +92,9 @@ _MARK_DELIVERED = (
     update(COMMAND)
     .where(COMMAND.c.id.in_(bindparam("b_ids", expanding=True)))
     .values(delivered_at=bindparam("b_now"))
+)
+_MARK_ONE_DELIVERED = (
+    update(COMMAND).where(COMMAND.c.id == bindparam("b_id")).values(delivered_at=bindparam("b_now"))
 )
 
 
@@ -88,7 +110,11 @@ def run_row(run_id: str) -> Row | None:
 
 def run_rows(run_ids: list[str]) -> dict[str, Row]:
     """Every column of the named runs that exist, by id."""
-    return {row.id: row for row in conn().execute(_RUNS, {"b_runs": run_ids})}
+    if len(run_ids) == 1:
+        rows = conn().execute(_RUN, {"b_run": run_ids[0]})
+    else:
+        rows = conn().execute(_RUNS, {"b_runs": run_ids})
+    return {row.id: row for row in rows}
 
 
 def any_pending() -> bool:
@@ -130,6 +156,9 @@ def release_robot(robot_id: str, run_id: str) -> bool:
 
 def pending_for_robot(robot_id: str, engines: set[str]) -> list[Row]:
     """Oldest pending runs the robot may take: (id, attempt)."""
+    if len(engines) == 1:
+        params = {"b_robot": robot_id, "b_engine": next(iter(engines))}
+        return list(conn().execute(_PENDING_FOR_ROBOT_ONE_ENGINE, params))
     params = {"b_robot": robot_id, "b_engines": sorted(engines)}
     return list(conn().execute(_PENDING_FOR_ROBOT, params))
 
@@ -150,9 +179,13 @@ def put_commands(rows: list[dict]) -> None:
 
 
 def undelivered(robot_id: str, limit: int) -> list[Row]:
-    """Oldest undelivered commands of a robot: (id, action, run_instance_id, body)."""
+    """Oldest undelivered commands of a robot: ``command_id, command_action, command_body`` and
+    every column of the command's run (None when it names none)."""
     return list(conn().execute(_TAKE_COMMANDS, {"b_robot": robot_id, "b_limit": limit}))
 
 
 def mark_delivered(ids: list[int], now: datetime) -> None:
-    conn().execute(_MARK_DELIVERED, {"b_ids": ids, "b_now": now})
+    if len(ids) == 1:
+        conn().execute(_MARK_ONE_DELIVERED, {"b_id": ids[0], "b_now": now})
+    else:
+        conn().execute(_MARK_DELIVERED, {"b_ids": ids, "b_now": now})

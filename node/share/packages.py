@@ -197,11 +197,11 @@ _VERSION_COLUMNS = [
     AppVersion.sha256,
 ]
 _VERSION_BY_ID = select(*_VERSION_COLUMNS).where(AppVersion.id == bindparam("b_id"))
-_VERSION_BY_NAME = select(*_VERSION_COLUMNS).where(
+_VERSION_ID_BY_NAME = select(AppVersion.id).where(
     AppVersion.app_id == bindparam("b_app"), AppVersion.version == bindparam("b_version")
 )
-_NEWEST_VERSION = (
-    select(*_VERSION_COLUMNS)
+_NEWEST_VERSION_ID = (
+    select(AppVersion.id)
     .where(AppVersion.app_id == bindparam("b_app"))
     .order_by(AppVersion.id.desc())
     .limit(1)
@@ -230,14 +230,17 @@ def _ref(row) -> VersionRef:  # noqa: ANN001
 
 
 def resolve_version(app_id: str, version: str | None) -> VersionRef:
-    """The named version of an app, or its newest when ``version`` is empty."""
+    """The named version of an app, or its newest when ``version`` is empty.
+
+    Only the id is read here (the newest can change); the version itself comes from the cache.
+    """
     conn = db.session.connection()
     if version:
-        row = conn.execute(_VERSION_BY_NAME, {"b_app": app_id, "b_version": version}).first()
+        version_id = conn.execute(_VERSION_ID_BY_NAME, {"b_app": app_id, "b_version": version}).scalar()
     else:
-        row = conn.execute(_NEWEST_VERSION, {"b_app": app_id}).first()
-    if row is not None:
-        return _ref(row)
+        version_id = conn.execute(_NEWEST_VERSION_ID, {"b_app": app_id}).scalar()
+    if version_id is not None:
+        return version_ref(version_id)
     get_app(app_id)  # 404 names the app when it does not exist
     if version:
         raise ApiError(NOT_FOUND, f"version: app {app_id} has no version {version!r}", 404)

@@ -32,11 +32,9 @@ def desk(app):
         app_id = application.id
         db.session.remove()
     rt = app.extensions["rpa"]
-    for writer in (rt.starts, rt.finishes, rt.marks):
-        writer.start()
+    rt.desk.start()
     yield app, app_id
-    for writer in (rt.starts, rt.finishes, rt.marks):
-        writer.stop()
+    rt.desk.stop()
 
 
 def _in_app(app, fn, *args):  # noqa: ANN001, ANN202
@@ -60,7 +58,7 @@ def test_concurrent_starts_share_commits_and_never_double_book(desk):
     started = [job.value for job in jobs]
     with app.app_context():
         rt = runtime()
-        assert rt.starts.batches < 8, "eight concurrent starts should not need eight commits"
+        assert rt.desk.batches < 8, "eight concurrent starts should not need eight commits"
         dispatched = [r for r in started if r.status == "dispatched"]
         assert len(dispatched) == 5 and len({r.robot_id for r in dispatched}) == 5
         assert sum(r.status == "pending" for r in started) == 3
