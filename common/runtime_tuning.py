@@ -63,8 +63,8 @@ class GcPolicy:
 def raise_open_files_limit(wanted: int = 65536) -> int:
     """Raise this process's open-files limit (soft, and hard when privileged); return the soft limit.
 
-    Under gevent's own WSGI server each WebSocket holds two descriptors (simple-websocket dups the
-    socket), so 10,000 executors need more than 20,000.
+    One descriptor per executor (``rpa/serve.py`` stops simple-websocket's dup), plus the
+    database, log files and API clients: 10,000 executors need more than the usual 1,024.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = max(soft, wanted)

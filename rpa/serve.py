@@ -30,10 +30,22 @@ def prepare(app, admin_password: str | None = None) -> str | None:  # noqa: ANN0
 def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -> None:  # noqa: ANN001
     """Serve until SIGTERM/SIGINT, then drain: stop accepting, flush logs, close executor sockets."""
     import gevent
+    import gevent.socket
     from gevent.pywsgi import WSGIHandler, WSGIServer
 
     from common.runtime_tuning import raise_open_files_limit, set_nodelay
     from node import drain, start_background
+
+    class SingleFdSocket(gevent.socket.socket):
+        """simple-websocket dup()s a gevent server's socket (two descriptors per executor, which
+        halves how many executors fit under the open-files limit). The WebSocket session runs
+        inside the request here, so the request's own socket serves: refusing dup() makes
+        simple-websocket use it as it is (its documented fallback)."""
+
+        __slots__ = ()
+
+        def dup(self):  # noqa: ANN202
+            raise NotImplementedError("one descriptor per WebSocket")
 
     class Handler(WSGIHandler):
         def handle(self):  # noqa: ANN202
@@ -41,6 +53,8 @@ def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -
             return super().handle()
 
         def handle_one_response(self):  # noqa: ANN202
+            if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+                self.socket.__class__ = SingleFdSocket
             try:
                 return super().handle_one_response()
             finally:

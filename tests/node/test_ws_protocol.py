@@ -202,3 +202,24 @@ def test_duplicate_live_connection_is_refused_but_stale_one_is_replaced(setup):
     run_id = node.start_run(app_id, robotId="twin")
     assert third.expect("Execute")["body"]["runInstanceId"] == run_id
     first.close()
+
+
+def test_each_websocket_holds_one_descriptor(live_node):
+    """simple-websocket dup()s the socket under gevent's server; the node stops that, so 10,000
+    executors need 10,000 descriptors, not 20,000."""
+    import os
+
+    from tests.support import WsRobot
+
+    node, secret, _app_id = seeded(live_node)
+    fds = f"/proc/{node.proc.pid}/fd"
+    warm = [connect_ws(node, f"warm-{i}", secret) for i in range(3)]  # database connections opened
+    before = len(os.listdir(fds))
+    robots = [WsRobot(node, f"fd-{i}", "acme", secret) for i in range(20)]
+    for robot in robots:
+        robot.register()
+    held = len(os.listdir(fds)) - before
+    robots += warm
+    for robot in robots:
+        robot.close()
+    assert 20 <= held < 30, f"20 WebSockets hold {held} descriptors"
