@@ -38,6 +38,12 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def sqlite_datetime(value: datetime) -> str:
+    """A UTCDateTime value as SQLite stores it (the text SQLAlchemy's DATETIME writes and parses):
+    for driver-level bulk writes that skip SQLAlchemy's per-row processing."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

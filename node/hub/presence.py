@@ -4,17 +4,45 @@ second per process (a heartbeat never costs a commit). Connection ids live in Re
 
 from __future__ import annotations
 
+import json
 import logging
 
 import gevent
 from flask import Flask
 from sqlalchemy import bindparam, select, update
 
-from common.db import db
+from common.db import db, sqlite_datetime
 from common.timeutil import utcnow
 from node.schedule.models import Robot
 
 log = logging.getLogger(__name__)
+
+
+_TOUCH = update(Robot.__table__).where(Robot.__table__.c.id == bindparam("rid"))
+
+
+def _write(batch: dict[str, tuple]) -> None:
+    rows = [{"rid": rid, "ts": ts, "m": m} for rid, (ts, m) in batch.items()]
+    plain = [r for r in rows if r["m"] is None]
+    with_metrics = [r for r in rows if r["m"] is not None]
+    if plain:
+        db.session.execute(_TOUCH.values(last_seen_at=bindparam("ts")), plain)
+    if with_metrics:
+        db.session.execute(_TOUCH.values(last_seen_at=bindparam("ts"), metrics=bindparam("m")), with_metrics)
+
+
+def _write_sqlite(batch: dict[str, tuple]) -> None:
+    """SQLite: driver-level executemany (10,000 executors touch 1,000 rows a second; Core's per-row
+    parameter processing was most of this flush's cost)."""
+    dbapi = db.session.connection().connection.driver_connection
+    plain = [(sqlite_datetime(ts), rid) for rid, (ts, m) in batch.items() if m is None]
+    with_metrics = [
+        (sqlite_datetime(ts), json.dumps(m), rid) for rid, (ts, m) in batch.items() if m is not None
+    ]
+    if plain:
+        dbapi.executemany("UPDATE robot SET last_seen_at = ? WHERE id = ?", plain)
+    if with_metrics:
+        dbapi.executemany("UPDATE robot SET last_seen_at = ?, metrics = ? WHERE id = ?", with_metrics)
 
 
 class Presence:
@@ -40,26 +68,20 @@ class Presence:
         if not self._seen:
             return 0
         batch, self._seen = self._seen, {}
-        rows = [{"rid": rid, "ts": ts, "m": m} for rid, (ts, m) in batch.items()]
         with self._app.app_context():
             try:
-                stmt = update(Robot.__table__).where(Robot.__table__.c.id == bindparam("rid"))
-                with_metrics = [r for r in rows if r["m"] is not None]
-                plain = [r for r in rows if r["m"] is None]
-                if plain:
-                    db.session.execute(stmt.values(last_seen_at=bindparam("ts")), plain)
-                if with_metrics:
-                    db.session.execute(
-                        stmt.values(last_seen_at=bindparam("ts"), metrics=bindparam("m")), with_metrics
-                    )
+                if db.engine.dialect.name == "sqlite":
+                    _write_sqlite(batch)
+                else:
+                    _write(batch)
                 db.session.commit()
             except Exception:
                 db.session.rollback()
                 for rid, value in batch.items():  # keep them for the next round
                     self._seen.setdefault(rid, value)
-                log.exception("Presence: flush of %d robots failed; retrying", len(rows))
+                log.exception("Presence: flush of %d robots failed; retrying", len(batch))
                 return 0
-        return len(rows)
+        return len(batch)
 
     def _loop(self) -> None:
         while True:

@@ -107,9 +107,22 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
             except Exception:
                 log.exception("Robot %s: could not record the disconnect", robot_id)
             log.info("Robot %s: WebSocket closed", robot_id)
-        if rt.connections.draining:
-            with contextlib.suppress(Exception):
-                ws.close(reason=1001, message="going away")
+        _close(ws, *((1001, "going away") if rt.connections.draining else (1000, "")))
+
+
+CLOSE_WAIT_SECONDS = 2.0
+
+
+def _close(ws, code: int, reason: str) -> None:  # noqa: ANN001
+    """Send the close frame and wait (at most CLOSE_WAIT_SECONDS) for the executor's answer: the
+    socket is then closed by its own reader after both sides are done, so no reset can swallow the
+    last frames we sent, and the descriptor is released before the server's cleanup runs."""
+    with contextlib.suppress(Exception):
+        if ws.connected:
+            ws.close(reason=code, message=reason)
+    reader = getattr(ws, "thread", None)
+    if reader is not None:
+        reader.join(timeout=CLOSE_WAIT_SECONDS)
 
 
 def init_app(app) -> None:  # noqa: ANN001
