@@ -146,11 +146,17 @@ def _register_errors(app: Flask) -> None:
 
 def start_background(app: Flask) -> None:
     """Start this process's greenlets: log writer, presence flusher, lifecycle sweeper."""
+    from common.db import db
     from common.runtime_tuning import GcPolicy
+    from common.sqlite_wal import WalCheckpointer
     from node.schedule.sweeper import Sweeper
 
     rt = app.extensions["rpa"]
     rt.extras.setdefault("gc", GcPolicy()).start()
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        rt.extras.setdefault("wal", WalCheckpointer(engine)).start()
     for writer in (rt.logs, rt.desk):
         writer.start()
     rt.presence.start()
@@ -169,5 +175,7 @@ def drain(app: Flask) -> None:
     for writer in (rt.desk, rt.logs):
         writer.stop()
     rt.presence.stop()
+    if rt.extras.get("wal") is not None:
+        rt.extras["wal"].stop()
     rt.bus.close()
     log.info("Node drained: %d executor connections closed, logs flushed", closed)

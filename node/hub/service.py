@@ -38,7 +38,11 @@ class Session:
         self.owned: dict[str, tuple[float, int, str, object]] = {}
 
 
-OWNERSHIP_TTL = 2.0
+# How long a connection trusts what it read of a run. This connection's own ReportFinish drops the
+# entry at once; a change made elsewhere (failover, timeout, stop) is seen within this time. Lines a
+# robot sends meanwhile keep the attempt number it was given, so they are never mixed with another
+# attempt's. At 10 s an executor sending logs every few seconds reads its run once, not per batch.
+OWNERSHIP_TTL = 10.0
 
 
 def _ownership(sess: Session, run_id: str) -> tuple[int, str, object]:

@@ -164,8 +164,9 @@ def stop_run(run_id: str, actor: str) -> RunInstance:
 
 
 def owned_run(robot_id: str, run_id: str) -> Row:
-    """The run's row if ``robot_id`` executes or executed it, else ApiError 10006."""
-    run = store.run_row(run_id) if run_id else None
+    """(robot_id, attempt, status, finished_at, user_id) of the run if ``robot_id`` executes or
+    executed it, else ApiError 10006."""
+    run = store.run_state(run_id) if run_id else None
     if run is None or run.robot_id != robot_id:
         raise ApiError(UNKNOWN_RUN, f"runInstanceId: {run_id!r} is not a run of robot {robot_id}", 400)
     return run

@@ -23,6 +23,9 @@ TRANSITION = RunTransition.__table__
 CANDIDATE_PAGE = 64
 
 _RUN = select(RUN).where(RUN.c.id == bindparam("b_run"))
+_RUN_STATE = select(RUN.c.robot_id, RUN.c.attempt, RUN.c.status, RUN.c.finished_at, RUN.c.user_id).where(
+    RUN.c.id == bindparam("b_run")
+)
 _RUNS = select(RUN).where(RUN.c.id.in_(bindparam("b_runs", expanding=True)))
 _ANY_PENDING = select(RUN.c.id).where(RUN.c.status == "pending").limit(1)
 _INSERT_RUN = insert(RUN)
@@ -106,6 +109,12 @@ def conn() -> Connection:
 def run_row(run_id: str) -> Row | None:
     """Every column of a run, or None."""
     return conn().execute(_RUN, {"b_run": run_id}).first()
+
+
+def run_state(run_id: str) -> Row | None:
+    """(robot_id, attempt, status, finished_at, user_id) of a run, or None: what ownership checks
+    need, without decoding the rest of the row."""
+    return conn().execute(_RUN_STATE, {"b_run": run_id}).first()
 
 
 def run_rows(run_ids: list[str]) -> dict[str, Row]:
