@@ -76,6 +76,8 @@ def record(
 
 @dataclass(frozen=True)
 class Event:
+    """An event to append with ``record_many``."""
+
     action: str
     target: str = ""
     detail: dict[str, Any] | None = None

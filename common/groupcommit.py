@@ -22,6 +22,7 @@ from flask import Flask
 from gevent.event import AsyncResult, Event
 
 from common.db import db
+from common.envelope import THROTTLED, ApiError
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class GroupCommit(Generic[Item, Result]):
         self._queue: deque[tuple[Item, AsyncResult]] = deque()
         self._wake = Event()
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = False
         self.batches = 0
 
     def apply(self, items: Sequence[Item]) -> list[Result | Exception]:
@@ -52,7 +54,9 @@ class GroupCommit(Generic[Item, Result]):
         return 1
 
     def start(self) -> None:
+        """Start the writer greenlet (until then, ``submit`` writes inline)."""
         if self._greenlet is None:
+            self._stopping = False
             self._greenlet = gevent.spawn(self._loop)
 
     def submit(self, item: Item, timeout: float = 30.0) -> Result:
@@ -60,9 +64,19 @@ class GroupCommit(Generic[Item, Result]):
         if self._greenlet is None:  # not started (a CLI or a test without the server): write inline
             return self._unwrap(self._commit([item])[0])
         result = AsyncResult()
-        self._queue.append((item, result))
+        entry = (item, result)
+        self._queue.append(entry)
         self._wake.set()
-        return self._unwrap(result.get(timeout=timeout))
+        try:
+            return self._unwrap(result.get(timeout=timeout))
+        except gevent.Timeout:
+            try:
+                self._queue.remove(entry)
+            except ValueError:  # already in a batch being written: its outcome is on the way
+                return self._unwrap(result.get())
+            raise ApiError(
+                THROTTLED, f"{self.name}: the node is overloaded; nothing was changed, retry", 503
+            ) from None
 
     @staticmethod
     def _unwrap(value: Result | Exception) -> Result:
@@ -84,11 +98,14 @@ class GroupCommit(Generic[Item, Result]):
         return results
 
     def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.wait()
             self._wake.clear()
             gevent.sleep(self._window)  # 0: let greenlets that are ready now join this batch
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug in apply (e.g. a result missing): keep serving the others
+                log.exception("%s: flush failed", self.name)
 
     def flush(self) -> None:
         """Commit everything queued now (also used when draining at shutdown)."""
@@ -117,10 +134,15 @@ class GroupCommit(Generic[Item, Result]):
                 log.exception("%s: an item failed", self.name)
                 waiter.set(exc)
 
-    def stop(self) -> None:
-        """Flush what is queued, then stop the writer."""
-        self.flush()
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the writer after the batch it is writing (never in the middle of a commit), then
+        write what is still queued."""
         if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
+            self._stopping = True
+            self._wake.set()
+            self._greenlet.join(timeout=timeout)
+            if not self._greenlet.dead:
+                log.warning("%s: writer did not stop within %.0fs; stopping it", self.name, timeout)
+                self._greenlet.kill(block=True, timeout=2)
             self._greenlet = None
         self.flush()

@@ -32,6 +32,7 @@ class WalCheckpointer:
         self._interval = interval
         self._conn: sqlite3.Connection | None = None
         self._greenlet: gevent.Greenlet | None = None
+        self._stopping = False
         self.checkpoints = 0
 
     def start(self) -> None:
@@ -63,8 +64,10 @@ class WalCheckpointer:
 
     def _loop(self) -> None:
         pool = gevent.get_hub().threadpool
-        while True:
+        while not self._stopping:
             gevent.sleep(self._interval)
+            if self._stopping:
+                break
             try:
                 pool.apply(self._checkpoint)
                 self.checkpoints += 1
@@ -75,9 +78,15 @@ class WalCheckpointer:
                 )
 
     def stop(self) -> None:
-        """Stop the thread's schedule and checkpoint once more, inline."""
+        """Stop the schedule (after a checkpoint in progress: the connection is never shared
+        between threads) and checkpoint once more, inline."""
         if self._greenlet is not None:
-            self._greenlet.kill(block=True, timeout=2)
+            self._stopping = True
+            self._greenlet.join(timeout=15)
+            if not self._greenlet.dead:  # a checkpoint stuck for 15 s: leave the connection to it
+                log.warning("SQLite: WAL checkpoint still running at stop; skipping the final one")
+                self._greenlet = None
+                return
             self._greenlet = None
         try:
             self._checkpoint()

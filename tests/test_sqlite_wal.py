@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import gevent
 from sqlalchemy import create_engine, text
 
@@ -26,8 +28,10 @@ def test_commits_leave_checkpoints_to_the_thread_and_the_wal_rewinds(tmp_path):
             gevent.sleep(0.005)
         gevent.sleep(0.2)
         assert checkpointer.checkpoints > 0
+        checkpointer.stop()
         # ~6 MB went through the WAL; after a rewind it holds only what came since.
-        frames = checkpointer._checkpoint()[1]
+        with sqlite3.connect(tmp_path / "wal.db") as probe:
+            frames = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0][1]
         assert frames < 1000, f"the WAL never rewound ({frames} frames)"
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM t")).scalar() == written

@@ -99,15 +99,16 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
     except ConnectionClosed:
         pass
     finally:
+        code, reason = (1001, "going away") if rt.connections.draining else (1000, "")
         if conn is not None:
-            conn.closed = True
+            conn.close(code, reason)  # under its send lock: never interleaved with a delivery
             rt.connections.remove(conn)
             try:
                 robots.disconnect(robot_id, conn.connect_id)
             except Exception:
                 log.exception("Robot %s: could not record the disconnect", robot_id)
             log.info("Robot %s: WebSocket closed", robot_id)
-        _close(ws, *((1001, "going away") if rt.connections.draining else (1000, "")))
+        _close(ws, code, reason)
 
 
 CLOSE_WAIT_SECONDS = 2.0

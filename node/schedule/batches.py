@@ -24,6 +24,8 @@ from node.schedule import dispatch, lifecycle, store
 
 @dataclass(frozen=True)
 class StartedRun:
+    """What the caller of a run start learns: the id, and whether a robot took it at once."""
+
     id: str
     status: str
     robot_id: str | None
@@ -69,26 +71,39 @@ class RunDesk(GroupCommit[tuple[str, object], object]):
         self.submit(("mark", ids))
 
     def apply(self, items: Sequence[tuple[str, object]]) -> list[object]:
+        """Starts, then finishes, then marks; the batch's audit events are written last, so the
+        audit head (a lock on PostgreSQL) is always taken after run and robot rows, as in every
+        other transaction of the node: no lock-order inversion, no deadlock."""
         by_kind: dict[str, list[int]] = {"start": [], "finish": [], "mark": []}
         for index, (kind, _payload) in enumerate(items):
             by_kind[kind].append(index)
         out: list[object] = [None] * len(items)
-        for kind, apply in (("start", apply_starts), ("finish", apply_finishes), ("mark", apply_marks)):
+        events: list[audit.Event] = []
+        appliers = {
+            "start": lambda batch: apply_starts(batch, events),
+            "finish": lambda batch: apply_finishes(batch, events),
+            "mark": apply_marks,
+        }
+        for kind, apply in appliers.items():
             indexes = by_kind[kind]
             if indexes:
                 for index, value in zip(indexes, apply([items[i][1] for i in indexes]), strict=True):
                     out[index] = value
+        audit.record_many(events)
         return out
 
 
-def apply_starts(items: Sequence[NewRun]) -> list[StartedRun]:
-    """Create runs and dispatch each to an idle eligible robot in the same transaction (else: queued)."""
+def apply_starts(items: Sequence[NewRun], events: list[audit.Event]) -> list[StartedRun]:
+    """Create runs and dispatch each to an idle eligible robot in the same transaction (else: queued).
+
+    Audit events are appended to ``events`` for the caller to write last (see ``RunDesk.apply``).
+    """
     now = utcnow()
     engines = dispatch.engines_by_supplier()
     idle: list | None = None
     page = len(items) + 4  # usually enough; a full page that fits no run is widened once
     taken: set[str] = set()
-    rows, transitions, commands, events, out = [], [], [], [], []
+    rows, transitions, commands, out = [], [], [], []
     for item in items:
         row = dict(item.row)
         if item.requested_robot_id:
@@ -101,12 +116,11 @@ def apply_starts(items: Sequence[NewRun]) -> list[StartedRun]:
                 page = store.CANDIDATE_PAGE + len(items)
                 idle = store.idle_robots(limit=page)
                 robot_id = _claim_first(idle, row, engines, taken, now)
-        started = row["cause"]
-        steps = [("", lifecycle.PENDING, started)]
+        steps = [("", lifecycle.PENDING, row["cause"], row["created_at"])]
         if robot_id:
             cause = f"dispatched to robot {robot_id}"
             row.update(status=lifecycle.DISPATCHED, robot_id=robot_id, dispatched_at=now, cause=cause)
-            steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, cause))
+            steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, cause, now))
             commands.append(store.command(robot_id, "Execute", row["id"], None, now))
             notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
         else:
@@ -119,9 +133,9 @@ def apply_starts(items: Sequence[NewRun]) -> list[StartedRun]:
                 "from_status": frm,
                 "to_status": to,
                 "cause": why,
-                "at": row["created_at"],
+                "at": at,
             }
-            for frm, to, why in steps
+            for frm, to, why, at in steps
         )
         events.append(audit.Event("run.start", f"run:{row['id']}", item.audit_detail, item.actor))
         out.append(StartedRun(row["id"], row["status"], robot_id))
@@ -129,7 +143,6 @@ def apply_starts(items: Sequence[NewRun]) -> list[StartedRun]:
     store.insert_transitions(transitions)
     if commands:
         store.put_commands(commands)
-    audit.record_many(events)
     return out
 
 
@@ -146,21 +159,21 @@ def _claim_first(
     return None
 
 
-def apply_finishes(items: Sequence[Finish]) -> list[bool | Exception]:
+def apply_finishes(items: Sequence[Finish], events: list[audit.Event]) -> list[bool | Exception]:
     """Apply ReportFinish: final state once, robot freed either way and offered the next queued run.
 
     A result is True when that report made the run final; a report for a run the robot does not
-    hold gets ApiError 10006 (the others in its batch are not affected).
+    hold gets ApiError 10006 (the others in its batch are not affected). Audit events are appended
+    to ``events``.
     """
     now = utcnow()
     rows = store.run_rows(sorted({item.run_id for item in items}))
     transitions: list[dict] = []
-    events, freed, out = [], [], []
+    freed, out = [], []
     for item in items:
         run = rows.get(item.run_id)
         if run is None or run.robot_id != item.robot_id:
-            hint = f"runInstanceId: {item.run_id!r} is not a run of robot {item.robot_id}"
-            out.append(ApiError(UNKNOWN_RUN, hint, 400))
+            out.append(_not_its_run(item))
             continue
         to = lifecycle.FINISH_STATUS[item.status]
         cause = FINISH_CAUSE.get(item.status) or f"executor reported failure (errorCode {item.error_code})"
@@ -183,6 +196,11 @@ def apply_finishes(items: Sequence[Finish]) -> list[bool | Exception]:
                 break
             except lifecycle.TransitionRefused:
                 run = store.run_row(item.run_id)
+                if run is None or run.robot_id != item.robot_id:
+                    break  # failed over to another robot meanwhile: no longer this robot's run
+        if run is None or run.robot_id != item.robot_id:
+            out.append(_not_its_run(item))
+            continue
         if moved:
             events.append(
                 audit.Event(
@@ -197,11 +215,15 @@ def apply_finishes(items: Sequence[Finish]) -> list[bool | Exception]:
         out.append(moved)
     if transitions:
         store.insert_transitions(transitions)
-    audit.record_many(events)
     if freed and store.any_pending():
         for robot_id in freed:
             dispatch.offer_next(robot_id)
     return out
+
+
+def _not_its_run(item: Finish) -> ApiError:
+    hint = f"runInstanceId: {item.run_id!r} is not a run of robot {item.robot_id}"
+    return ApiError(UNKNOWN_RUN, hint, 400)
 
 
 def apply_marks(items: Sequence[list[int]]) -> list[None]:

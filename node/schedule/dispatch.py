@@ -29,6 +29,7 @@ _engines_cache: tuple[float, dict[str, set[str]]] | None = None
 
 
 def engines_by_supplier() -> dict[str, set[str]]:
+    """Engines each enabled supplier's robots run (cached ENGINES_CACHE_SECONDS)."""
     global _engines_cache
     now = time.monotonic()
     if _engines_cache is None or now - _engines_cache[0] > ENGINES_CACHE_SECONDS:

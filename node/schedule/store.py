@@ -184,6 +184,7 @@ def command(robot_id: str, action: str, run_id: str | None, body: dict | None, n
 
 
 def put_commands(rows: list[dict]) -> None:
+    """Append commands (rows from ``command``) to robots' inboxes."""
     conn().execute(_PUT_COMMAND, rows)
 
 
@@ -194,6 +195,7 @@ def undelivered(robot_id: str, limit: int) -> list[Row]:
 
 
 def mark_delivered(ids: list[int], now: datetime) -> None:
+    """Record that these inbox commands were sent."""
     if len(ids) == 1:
         conn().execute(_MARK_ONE_DELIVERED, {"b_id": ids[0], "b_now": now})
     else:

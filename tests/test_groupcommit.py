@@ -1,0 +1,62 @@
+"""The group-commit writer: batches, per-item isolation, timeouts that change nothing, clean stop."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+from common.envelope import ApiError
+from common.groupcommit import GroupCommit
+
+
+class Recorder(GroupCommit[str, str]):
+    """Applies items by remembering them; "slow" holds the writer, "bad" fails its batch."""
+
+    name = "Recorder"
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        super().__init__(app)
+        self.applied: list[list[str]] = []
+
+    def apply(self, items):  # noqa: ANN001, ANN201
+        if "slow" in items:
+            gevent.sleep(0.3)
+        if "bad" in items:
+            raise RuntimeError("bad item")
+        self.applied.append(list(items))
+        return [f"ok:{item}" for item in items]
+
+
+@pytest.fixture
+def writer(app):
+    rec = Recorder(app)
+    rec.start()
+    yield rec
+    rec.stop()
+
+
+def test_concurrent_items_share_a_batch_and_a_bad_one_fails_alone(writer):
+    jobs = [gevent.spawn(writer.submit, item) for item in ("a", "bad", "c")]
+    gevent.joinall(jobs)
+    assert jobs[0].value == "ok:a" and jobs[2].value == "ok:c"
+    assert isinstance(jobs[1].exception, RuntimeError)
+    assert ["a", "bad", "c"] not in writer.applied  # the failed batch was rolled back...
+    assert ["a"] in writer.applied and ["c"] in writer.applied  # ...and its good items applied alone
+
+
+def test_a_timed_out_item_is_withdrawn_and_never_applied(writer):
+    slow = gevent.spawn(writer.submit, "slow")
+    gevent.sleep(0.05)  # the writer is now inside the slow batch
+    with pytest.raises(ApiError) as err:
+        writer.submit("late", timeout=0.05)
+    assert err.value.status == 503 and "nothing was changed" in err.value.hint
+    assert slow.get() == "ok:slow"
+    gevent.sleep(0.1)
+    assert all("late" not in batch for batch in writer.applied)
+
+
+def test_stop_waits_for_the_batch_being_written(writer):
+    slow = gevent.spawn(writer.submit, "slow")
+    gevent.sleep(0.05)
+    writer.stop()
+    assert slow.dead and slow.value == "ok:slow"
