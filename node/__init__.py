@@ -47,7 +47,9 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=key,
         SQLALCHEMY_DATABASE_URI=database_url(cfg),
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True} if cfg.database_url else {},
+        # SQLite: hand out the connection used last, whose page cache is warm (FIFO rotation made every
+        # connection re-read pages the others had written).
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True} if cfg.database_url else {"pool_use_lifo": True},
         MAX_CONTENT_LENGTH=max(cfg.upload_limits.values()) + 2**20,
         RPA_CONFIG=cfg,
         RPA_VERSION="0.1.0",
