@@ -41,7 +41,8 @@ class UTCDateTime(TypeDecorator):
 def sqlite_datetime(value: datetime) -> str:
     """A UTCDateTime value as SQLite stores it (the text SQLAlchemy's DATETIME writes and parses):
     for driver-level bulk writes that skip SQLAlchemy's per-row processing."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+    # "YYYY-MM-DD HH:MM:SS.ffffff" without the "+00:00" (one datetime made instead of two).
+    return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")[:26]
 
 
 class Base(DeclarativeBase):
