@@ -11,8 +11,8 @@ from gevent.event import Event
 from gevent.lock import Semaphore
 
 from common.db import db
-from node.hub import service
 from node.hub.protocol import frame
+from node.schedule import dispatch
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class Connection:
             with self.registry.app.app_context():
                 while not self.closed:
                     self._again = False
-                    cmds = service.take_commands(self.robot_id, self.base_url, DELIVERY_BATCH)
+                    cmds = dispatch.take_commands(self.robot_id, self.base_url, DELIVERY_BATCH)
                     db.session.rollback()
                     if not cmds:
                         break
@@ -74,7 +74,7 @@ class Connection:
                             self.send(frame(action, body))
                             log.info("Robot %s: %s delivered over WebSocket", self.robot_id, action)
                         sent.append(cmd_id)
-                    service.mark_delivered(sent)
+                    dispatch.mark_delivered(sent)
                     if len(cmds) < DELIVERY_BATCH and not self._again:
                         break
         except Exception:

@@ -18,7 +18,7 @@ from node.hub.protocol import (
 )
 from node.hub.robot_auth import robot_from_headers
 from node.hub.urls import base_url
-from node.schedule import robots
+from node.schedule import dispatch, robots
 from node.schedule.robots import check_robot_id
 
 bp = Blueprint("robots_connect", __name__, url_prefix="/robots/connect")
@@ -79,10 +79,10 @@ def heartbeat():
     service.heartbeat(sess, body)
     base = base_url(request, rt.config.public_url)
     while True:
-        cmds = service.take_commands(sess.robot_id, base, 1)
+        cmds = dispatch.take_commands(sess.robot_id, base, 1)
         if cmds:
             cmd_id, action, cmd_body = cmds[0]
-            service.mark_delivered([cmd_id])
+            dispatch.mark_delivered([cmd_id])
             if not action:  # a stale Execute was dropped: look again
                 continue
             return envelope({"Action": action, "Body": cmd_body})

@@ -6,17 +6,16 @@ import logging
 import time
 from datetime import timedelta
 
-from sqlalchemy import Row, update
+from sqlalchemy import update
 
 from common.db import db
 from common.envelope import UNKNOWN_RUN, ApiError
 from common.timeutil import utcnow
 from node.context import runtime
 from node.hub.protocol import HeartbeatBody, ReportFinishBody, ReportLogsBody, ReportVideoBody
-from node.schedule import lifecycle, runs, store
-from node.schedule.dispatch import build_execute_body, dispatch_for_robot
+from node.schedule import lifecycle, runs
+from node.schedule.dispatch import dispatch_for_robot
 from node.schedule.models import Robot, RunInstance
-from node.schedule.robots import license_content
 
 log = logging.getLogger(__name__)
 
@@ -126,34 +125,3 @@ def report_finish(sess: Session, body: ReportFinishBody) -> bool:
 
 def report_video(sess: Session, body: ReportVideoBody) -> None:
     runs.set_video(sess.robot_id, body.runInstanceId, body.videoId)
-
-
-def command_body(cmd: Row, robot_id: str, base_url: str) -> tuple[bool, dict | None]:
-    """(send?, body) for an inbox command (with its run's columns); an Execute whose run moved on
-    is dropped, not sent."""
-    if cmd.command_action == "Execute":
-        if cmd.id is None or cmd.robot_id != robot_id or cmd.status not in lifecycle.ACTIVE:
-            return False, None
-        return True, build_execute_body(cmd, base_url)
-    if cmd.command_action == "SendLicense":
-        content = license_content(robot_id)
-        return (content is not None), {"licenseContent": content}
-    return True, cmd.command_body
-
-
-def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, str, dict | None]]:
-    """Oldest undelivered commands of a robot as (id, action, body); the caller marks them delivered.
-
-    An action of "" means "drop it" (marked delivered, never sent)."""
-    out = []
-    for cmd in store.undelivered(robot_id, limit):
-        send, body = command_body(cmd, robot_id, base_url)
-        out.append((cmd.command_id, cmd.command_action if send else "", body))
-    return out
-
-
-def mark_delivered(ids: list[int]) -> None:
-    """Record that commands were sent (group commit; returns once durable)."""
-    db.session.rollback()  # end the read transaction of take_commands
-    if ids:
-        runtime().desk.mark_delivered(ids)

@@ -162,3 +162,36 @@ def build_execute_body(run: Row, base_url: str) -> dict:
         "packageVersion": ver.version,
         "entry": ver.entry,
     }
+
+
+def _command_body(cmd: Row, robot_id: str, base_url: str) -> tuple[bool, dict | None]:
+    """(send?, body) for an inbox command (with its run's columns); an Execute whose run moved on
+    is dropped, not sent."""
+    if cmd.command_action == "Execute":
+        if cmd.id is None or cmd.robot_id != robot_id or cmd.status not in lifecycle.ACTIVE:
+            return False, None
+        return True, build_execute_body(cmd, base_url)
+    if cmd.command_action == "SendLicense":
+        from node.schedule.robots import license_content  # robots → suppliers → dispatch at import
+
+        content = license_content(robot_id)
+        return (content is not None), {"licenseContent": content}
+    return True, cmd.command_body
+
+
+def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, str, dict | None]]:
+    """Oldest undelivered commands of a robot as (id, action, body); the caller marks them delivered.
+
+    An action of "" means "drop it" (marked delivered, never sent)."""
+    out = []
+    for cmd in store.undelivered(robot_id, limit):
+        send, body = _command_body(cmd, robot_id, base_url)
+        out.append((cmd.command_id, cmd.command_action if send else "", body))
+    return out
+
+
+def mark_delivered(ids: list[int]) -> None:
+    """Record that commands were sent (group commit; returns once durable)."""
+    db.session.rollback()  # end the read transaction of take_commands
+    if ids:
+        runtime().desk.mark_delivered(ids)
