@@ -107,7 +107,13 @@ def attach(node, start_executor, monkeypatch, robot_id: str, protocol: str = "ht
 
 
 def logs(node, run_id: str) -> list[dict]:
-    return node.value("GET", f"/runs/{run_id}/logs", params={"limit": 1000})["items"]
+    """All of a run's log lines, page by page (a chatty run passes the API's 1000-line page)."""
+    items: list[dict] = []
+    while True:
+        page = node.value("GET", f"/runs/{run_id}/logs", params={"limit": 1000, "offset": len(items)})
+        items += page["items"]
+        if not page["items"] or len(items) >= page["total"]:
+            return items
 
 
 def texts(node, run_id: str, attempt: int | None = None) -> list[str]:
