@@ -19,6 +19,39 @@ from node.context import runtime
 from node.operations.services import status_overview
 
 bp = Blueprint("web", __name__)
+
+# Chinese names of run statuses and robot states, shown before the code (the API keeps the code).
+RUN_STATUS_NAMES = {
+    "pending": "排队中",
+    "dispatched": "已下发",
+    "running": "运行中",
+    "stopping": "停止中",
+    "succeeded": "成功",
+    "failed": "失败",
+    "cancelled": "已取消",
+    "interrupted": "已中断",
+    "timed_out": "已超时",
+}
+ROBOT_STATE_NAMES = {"pending": "待审批", "enabled": "已启用", "disabled": "已停用"}
+
+
+def _named(names: dict[str, str], code: str) -> str:
+    name = names.get(code)
+    return f"{name} {code}" if name else code
+
+
+@bp.app_template_filter("run_status_zh")
+def run_status_zh(code: str) -> str:
+    """``成功 succeeded``: a run status's Chinese name, then its code."""
+    return _named(RUN_STATUS_NAMES, code)
+
+
+@bp.app_template_filter("robot_state_zh")
+def robot_state_zh(code: str) -> str:
+    """``已启用 enabled``: a robot state's Chinese name, then its code."""
+    return _named(ROBOT_STATE_NAMES, code)
+
+
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
 csrf = CSRFProtect()

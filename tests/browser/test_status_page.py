@@ -51,7 +51,7 @@ def test_sign_in_then_status_shows_executors_and_recent_runs_chinese_first(tab, 
         robot_rows = page.locator("table").nth(0).locator("tr").filter(has=page.locator("td"))
         assert robot_rows.count() == 1
         robot_cells = cells(robot_rows.first)
-        assert robot_cells[:5] == ["web-bot-1", "acme", "enabled", "是", "ws"]
+        assert robot_cells[:5] == ["web-bot-1", "acme", "已启用 enabled", "是", "ws"]
         assert robot_cells[5].startswith("20")  # last seen: a real timestamp
         assert robot_cells[6] == ""  # idle after both runs
 
@@ -60,9 +60,9 @@ def test_sign_in_then_status_shows_executors_and_recent_runs_chinese_first(tab, 
         rows = runs_table.locator("tr").filter(has=page.locator("td"))
         assert rows.count() == 2
         newest, oldest = cells(rows.nth(0)), cells(rows.nth(1))
-        assert newest[:5] == [bad, app_id, "failed", "web-bot-1", "1"]
+        assert newest[:5] == [bad, app_id, "失败 failed", "web-bot-1", "1"]
         assert "errorCode 7" in newest[6]
-        assert oldest[:5] == [ok, app_id, "succeeded", "web-bot-1", "1"]
+        assert oldest[:5] == [ok, app_id, "成功 succeeded", "web-bot-1", "1"]
 
         # Chinese first: the document says so, and every label leads with Chinese.
         assert page.evaluate("document.documentElement.lang") == "zh-CN"
