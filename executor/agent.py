@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from executor import errors
+from executor.confirmations import Confirmations
 from executor.packages import EnvManager, PackageCache
 from executor.reporter import Reporter
 from executor.runner import RunSession
@@ -70,6 +71,7 @@ class Executor:
             version=VERSION,
         )
         self.reporter = Reporter(self.spool, lambda: self.transport, self._mark_lost)
+        self.confirmations = Confirmations(fallback_after=2 * settings.heartbeat_interval)
         self.session: RunSession | None = None
         self._recent: deque[str] = deque(maxlen=200)  # run ids already executed (Execute is at-least-once)
         self._lock = threading.Lock()
@@ -206,8 +208,9 @@ class Executor:
         gen = t.generation
         run_id = t.current_run_id = self._reported_run_id()
         before = time.monotonic()
+        token = self.confirmations.token(gen, before) if t.protocol == "ws" else None
         try:
-            t.heartbeat(run_id, collect_metrics(Path(self.settings.work_dir)))
+            t.heartbeat(run_id, collect_metrics(Path(self.settings.work_dir)), confirm=token)
         except ConnectionLost as exc:
             log.warning("Robot %s: heartbeat failed: %s", self.settings.robot_id, exc)
             self._mark_lost()
@@ -216,8 +219,32 @@ class Executor:
             log.warning("Robot %s: heartbeat refused: %s", self.settings.robot_id, exc)
             self._mark_lost()
             return
-        if t.generation == gen:
+        if t.generation != gen:
+            return
+        if token is None:  # HTTP: each report was answered on its own
             self.reporter.confirm(gen, before)
+        elif (upto := self.confirmations.written(gen, before)) is not None:
+            self.reporter.confirm(gen, upto)  # a node without the Confirm extension
+
+    def _on_confirm(self, cmd: m.Command) -> None:
+        hit = self.confirmations.confirmed((cmd.body or {}).get("confirm"))
+        t = self.transport
+        if hit is not None and t is not None and t.generation == hit[0]:
+            self.reporter.confirm(*hit)
+
+    def _await_confirms(self, seconds: float) -> None:
+        """At shutdown (the command loop has ended): read frames for Confirm answers only."""
+        t = self.transport
+        deadline = time.monotonic() + seconds
+        while t is not None and (left := deadline - time.monotonic()) > 0:
+            try:
+                cmd = t.next_command(timeout=left)
+            except (ConnectionLost, ProtocolError):
+                return
+            if cmd is not None and cmd.action == m.CONFIRM:
+                self._on_confirm(cmd)
+                if not self.reporter.unconfirmed():
+                    return
 
     def _shutdown(self) -> None:
         session = self.session
@@ -229,8 +256,8 @@ class Executor:
         while len(self.spool) and time.monotonic() < deadline and self._online.is_set():
             self.reporter.drain()
             if self.reporter.unconfirmed():
-                time.sleep(0.2)
-                self._send_heartbeat()  # WS: a later successful write confirms the earlier ones
+                self._send_heartbeat()  # WS: its Confirm vouches for what was written before it
+                self._await_confirms(0.5)
             else:
                 time.sleep(0.05)
         self.reporter.stop()
@@ -250,6 +277,8 @@ class Executor:
             else:
                 log.info("Run %s: Stop received", session.run_id)
                 session.request_stop()
+        elif cmd.action == m.CONFIRM:
+            self._on_confirm(cmd)
         elif cmd.action == m.SEND_LICENSE:
             log.info("Robot %s: license received", self.settings.robot_id)
         elif cmd.action == m.ERROR:

@@ -24,6 +24,7 @@ EXECUTE = "Execute"
 STOP = "Stop"
 SEND_LICENSE = "SendLicense"
 ERROR = "Error"
+CONFIRM = "Confirm"  # extension: answers a Heartbeat's ``confirm`` token (WebSocket)
 NONE = "None"  # HTTP heartbeat answer when there is nothing to do
 
 # Log levels (A.3.2).

@@ -101,11 +101,22 @@ class Transport(ABC):
     def send(self, action: str, body: dict[str, Any] | None) -> Any:
         """Send one action; returns the HTTP ``resultValue`` (``None`` over WS)."""
 
-    def heartbeat(self, run_instance_id: str | None = None, metrics: Mapping[str, Any] | None = None) -> None:
-        """Tell the node this robot is alive (and which run it executes)."""
+    def heartbeat(
+        self,
+        run_instance_id: str | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        confirm: str | None = None,
+    ) -> None:
+        """Tell the node this robot is alive (and which run it executes).
+
+        ``confirm`` (extension, WebSocket): the node answers ``Confirm {confirm}`` once it has
+        handled every frame sent before this heartbeat (nodes that do not know it ignore it).
+        """
         body: dict[str, Any] = {"runInstanceId": run_instance_id}
         if metrics:
             body["metrics"] = dict(metrics)
+        if confirm:
+            body["confirm"] = confirm
         self.send(m.HEARTBEAT, body)
 
     def report_logs(self, run_id: str, logs: Iterable[m.RunInstanceLog | Mapping[str, Any]]) -> None:

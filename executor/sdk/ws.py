@@ -87,6 +87,7 @@ class WsTransport(Transport):
         self._ws: simple_websocket.Client | None = None
         self._send_lock = threading.Lock()
         self._pending: collections.deque[m.Command] = collections.deque()
+        self._registered = False
 
     def file_headers(self) -> dict[str, str]:
         # A WS robot has no robotConnectId: it proves itself with a fresh supplier secret.
@@ -98,10 +99,14 @@ class WsTransport(Transport):
 
     @property
     def connected(self) -> bool:
-        return self._ws is not None and self._ws.connected
+        """Registered and open: reports written now go to a connection the node has accepted."""
+        return self._ws is not None and self._ws.connected and self._registered
 
     def connect(self, version: str | None = None) -> str | None:
         self.close()
+        # A new generation before the new socket exists: nothing written from here on can be taken
+        # for a write on the old connection (whose unconfirmed reports must be sent again, first).
+        self.generation += 1
         url = ws_url(self.node_url, self.robot_id)
         try:
             ws = _Client(
@@ -120,7 +125,7 @@ class WsTransport(Transport):
         while (left := deadline - time.monotonic()) > 0:
             cmd = self._receive(left, during_register=True)
             if cmd is None:
-                if not self.connected:
+                if self._ws is None or not self._ws.connected:
                     raise ConnectionLost("connection closed during Register")
                 break
             if cmd.action == m.ERROR:
@@ -131,11 +136,12 @@ class WsTransport(Transport):
                 break
             self._pending.append(cmd)  # an Execute right after registering: keep it
             break
-        self.generation += 1
+        self._registered = True
         log.info("Robot %s: registered over WebSocket at %s", self.robot_id, url)
         return self.license_content
 
     def close(self) -> None:
+        self._registered = False
         ws, self._ws = self._ws, None
         if ws is not None:
             with contextlib.suppress(Exception):  # already closed or broken: nothing to do

@@ -52,6 +52,8 @@ class Metrics(_Body):
 class HeartbeatBody(_Body):
     runInstanceId: RunId | None = None
     metrics: Metrics | None = None
+    # Extension (WebSocket): answer ``Confirm {confirm}`` once every earlier frame is handled.
+    confirm: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
     @field_validator("runInstanceId", mode="before")
     @classmethod

@@ -11,7 +11,7 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from common.db import db
-from common.envelope import BAD_REQUEST, NOT_REGISTERED, UNKNOWN_ERROR, ApiError
+from common.envelope import BAD_REQUEST, NOT_REGISTERED, THROTTLED, UNKNOWN_ERROR, ApiError
 from node.context import runtime
 from node.hub import service
 from node.hub.connections import Connection
@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 sock = Sock()
 
+# Refusals that mean "not applied this time" (overloaded, internal error). Over WebSocket nothing
+# else tells the executor which frame failed, so the connection is closed with 1013: the executor's
+# unconfirmed reports are sent again after it reconnects, instead of being lost.
+RETRY_LATER = frozenset({THROTTLED, UNKNOWN_ERROR})
+
 
 def _error(code: int, message: str) -> str:
     return frame("Error", {"errorCode": code, "message": message})
@@ -30,7 +35,12 @@ def _error(code: int, message: str) -> str:
 
 @sock.route("/robothub/<path:robot_id>")
 def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
-    """One executor connection: Register first, then heartbeats, logs and reports; commands go down."""
+    """One executor connection: Register first, then heartbeats, logs and reports; commands go down.
+
+    Frames are handled strictly in order, and a ReportLogs or ReportFinish only after the previous
+    frame's data is committed: a ``Confirm`` (the Heartbeat extension) therefore vouches for every
+    frame sent before its Heartbeat.
+    """
     rt = runtime()
     cfg = rt.config
     base = base_url(request, cfg.public_url)
@@ -38,6 +48,7 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
     conn: Connection | None = None
     last_heard = time.monotonic()
     stale_after = cfg.heartbeat_interval * cfg.missed_heartbeats_offline
+    retry_later = False
     try:
         if not robots.ROBOT_ID_RE.match(robot_id):
             ws.send(_error(BAD_REQUEST, "robotId: 1-64 characters of letters, digits, . _ : - in the URL"))
@@ -75,6 +86,8 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
                     conn.wake()
                 elif action == "Heartbeat":
                     service.heartbeat(sess, body)
+                    if body.confirm:  # frames are handled in order: all before this one are done
+                        conn.send(frame("Confirm", {"confirm": body.confirm}))
                 elif action == "ReportLogs":
                     service.report_logs(sess, body)
                 elif action == "ReportFinish":
@@ -86,6 +99,9 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
             except ApiError as exc:
                 db.session.rollback()
                 (conn.send if conn else ws.send)(_error(exc.code, exc.hint))
+                if exc.code in RETRY_LATER:
+                    retry_later = True
+                    break
             except ConnectionClosed:
                 raise
             except Exception:
@@ -94,12 +110,19 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
                 (conn.send if conn else ws.send)(
                     _error(UNKNOWN_ERROR, "internal error; the frame was not applied")
                 )
+                retry_later = True
+                break
             finally:
                 db.session.close()
     except ConnectionClosed:
         pass
     finally:
-        code, reason = (1001, "going away") if rt.connections.draining else (1000, "")
+        if retry_later:  # a frame was not applied: no later Confirm may cover it; resend after reconnect
+            code, reason = 1013, "try again later"
+        elif rt.connections.draining:
+            code, reason = 1001, "going away"
+        else:
+            code, reason = 1000, ""
         if conn is not None:
             conn.close(code, reason)  # under its send lock: never interleaved with a delivery
             rt.connections.remove(conn)

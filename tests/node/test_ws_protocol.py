@@ -235,3 +235,23 @@ def test_each_websocket_holds_one_descriptor(live_node):
     # Other sockets of the node (API keep-alives from the set-up) may close meanwhile: the bound that
     # matters is the upper one (a dup per WebSocket would make it 40).
     assert 10 <= held < 30, f"20 WebSockets hold {held} descriptors"
+
+
+def test_confirm_answers_a_heartbeat_after_the_logs_before_it_are_stored(setup):
+    """Extension: a Heartbeat with ``confirm`` is answered ``Confirm`` once every frame sent before it
+    is handled, so the lines it vouches for are already readable; a bad token is named in 10001."""
+    node, secret, app_id = setup
+    robot = connect_ws(node, "confirming", secret)
+    run_id = node.start_run(app_id)
+    robot.expect("Execute")
+    for batch in range(5):
+        robot.send("ReportLogs", {"runInstanceId": run_id, "logs": log_lines(200, f"b{batch}")})
+    robot.send("Heartbeat", {"runInstanceId": run_id, "confirm": "c1-7"})
+    assert robot.expect("Confirm")["body"] == {"confirm": "c1-7"}
+    assert node.value("GET", f"/runs/{run_id}/logs?limit=1")["total"] == 1000  # no wait needed
+    robot.send("Heartbeat", {"runInstanceId": run_id, "confirm": "bad token!"})
+    error = robot.expect("Error")["body"]
+    assert error["errorCode"] == 10001 and "confirm" in error["message"]
+    robot.send("Heartbeat", {"runInstanceId": run_id})  # no token, no answer
+    robot.send("Heartbeat", {"runInstanceId": run_id, "confirm": "c1-8"})
+    assert robot.expect("Confirm")["body"] == {"confirm": "c1-8"}  # connection kept after the 10001
