@@ -26,13 +26,16 @@ def _app() -> Flask:
 
 
 def sweep() -> dict[str, int]:
-    """One lifecycle sweep (lost robots, timeouts, queue); safe to run anywhere, any number of times."""
+    """One lifecycle sweep (timeouts, queue, lost mail); safe to run anywhere, any number of times.
+
+    Lost robots are left to the serving processes' sweepers: only a process that executors can
+    reach knows whether their silence means anything."""
     from common.db import db
     from node.schedule.sweeper import sweep_once
 
     with _app().app_context():
         try:
-            return sweep_once()
+            return sweep_once(lost_robots=False)
         finally:
             db.session.remove()
 

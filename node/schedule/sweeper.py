@@ -5,6 +5,7 @@ and inbox mail whose notification was lost. Conditional updates make concurrent 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import gevent
@@ -132,10 +133,11 @@ def sweep_mail(older_than: float = 2.0) -> int:
     return woke
 
 
-def sweep_once() -> dict[str, int]:
-    """One full sweep; returns counts per part (used by tests and the loop)."""
+def sweep_once(*, lost_robots: bool = True) -> dict[str, int]:
+    """One full sweep; returns counts per part (used by tests and the loop). ``lost_robots=False``
+    skips declaring silent robots lost (see :class:`Sweeper`)."""
     return {
-        "lost": sweep_lost_robots(),
+        "lost": sweep_lost_robots() if lost_robots else 0,
         "timeouts": sweep_timeouts(),
         "queued": sweep_queue(),
         "mail": sweep_mail(),
@@ -143,24 +145,34 @@ def sweep_once() -> dict[str, int]:
 
 
 class Sweeper:
-    """A greenlet running ``sweep_once`` every ``interval`` seconds inside the app context."""
+    """A greenlet running ``sweep_once`` every ``interval`` seconds inside the app context.
+
+    Robots are declared lost only once this process has served for one offline period: while the
+    node was down (a restart, an upgrade), executors could not reach it, and their silence says
+    nothing about them. Those that come back within the period keep their runs; the others' runs
+    are interrupted then.
+    """
 
     def __init__(self, app: Flask, interval: float) -> None:
         self._app = app
         self._interval = interval
         self._greenlet: gevent.Greenlet | None = None
         self._stopping = Event()
+        self._serving_since = 0.0
 
     def start(self) -> None:
         if self._greenlet is None:
             self._stopping.clear()
+            self._serving_since = time.monotonic()
             self._greenlet = gevent.spawn(self._loop)
 
     def _loop(self) -> None:
+        cfg = self._app.extensions["rpa"].config
+        offline_after = cfg.heartbeat_interval * cfg.missed_heartbeats_offline
         while not self._stopping.wait(self._interval):
             with self._app.app_context():
                 try:
-                    sweep_once()
+                    sweep_once(lost_robots=time.monotonic() - self._serving_since >= offline_after)
                 except Exception:
                     db.session.rollback()
                     log.exception("Sweep failed; trying again next round")

@@ -158,6 +158,36 @@ def test_sigkill_with_no_executor_coming_back(setup):
     assert "no heartbeat" in run["cause"]
 
 
+def test_a_node_down_longer_than_the_offline_period_does_not_interrupt_returning_executors(make_node):
+    """The node is down for more than 3 heartbeat intervals: an executor that reconnects within one
+    offline period of the node's return keeps its run (the node's absence is not the executor's);
+    one that never returns is interrupted after that period."""
+    node = make_node(env={"RPA_HEARTBEAT_INTERVAL": "2"})  # offline after 6 s of silence
+    node, secret, app_id = seeded(node)
+    back, gone = connect_ws(node, "back", secret), connect_ws(node, "gone", secret)
+    runs = {}
+    for robot in (back, gone):
+        runs[robot.robot_id] = node.start_run(app_id, robotId=robot.robot_id)
+        robot.expect("Execute")
+        robot.heartbeat(runs[robot.robot_id])
+        node.wait_status(runs[robot.robot_id], "running")
+    node.kill()
+    back.close()
+    gone.close()
+    time.sleep(7)  # longer than the offline period
+    node.start()
+    started = time.monotonic()
+    back = WsRobot(node, "back", "acme", secret)
+    back.register()
+    while node.run(runs["gone"])["status"] != "interrupted":  # "back" keeps heartbeating meanwhile
+        assert time.monotonic() - started < 20, "the silent executor's run was never interrupted"
+        back.heartbeat(runs["back"])
+        time.sleep(0.5)
+    assert time.monotonic() - started >= 5, "interrupted before the returning executors had a chance"
+    assert "no heartbeat" in node.run(runs["gone"])["cause"]
+    assert node.run(runs["back"])["status"] == "running"
+
+
 def test_sigterm_drains_gracefully(setup):
     """SIGTERM: executor sockets are closed with 'going away' (1001) and the process exits cleanly."""
     node, secret, _ = setup
