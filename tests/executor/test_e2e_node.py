@@ -26,7 +26,7 @@ def wait_robot_online(node, robot_id: str, timeout: float = 30) -> dict:
 def test_meter_reading_sample_on_a_real_node(live_node, start_executor, tmp_path, protocol, monkeypatch):
     """A run started through the management API executes on the executor and succeeds with its logs;
     the robot delivers its summary to the user's personal folder. (Stop, failures, failover, restarts
-    and video against a real node: test_real_node.py.)"""
+    and video against a real node: test_real_node_runs.py and test_real_node_interruptions.py.)"""
     secret = live_node.add_supplier("ACME")
     monkeypatch.setenv("RPA_EXECUTOR_SECRET", secret)
     ex = start_executor(live_node.url, f"ref-{protocol}", protocol)

@@ -1,7 +1,8 @@
 """The real executor process against the fake node, only for what a real node cannot be made to do.
 
 Everything a real node can drive (runs, exit codes, arguments, Stop, failover with checkpoints, node
-restarts, video) is tested against the real node process in test_real_node.py and test_e2e_node.py.
+restarts, video) is tested against the real node process in test_real_node_runs.py,
+test_real_node_interruptions.py and test_e2e_node.py.
 """
 
 from __future__ import annotations
