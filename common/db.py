@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
-from weakref import WeakKeyDictionary
 
 from flask_sqlalchemy import SQLAlchemy
-from gevent.lock import Semaphore
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
@@ -67,20 +64,3 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
-
-
-_write_gates: WeakKeyDictionary[Engine, Semaphore] = WeakKeyDictionary()
-
-
-def write_gate(engine: Engine | None = None) -> contextlib.AbstractContextManager:
-    """SQLite: one write transaction at a time among the node's batch writers, waited for on the
-    loop. A writer that met SQLite's lock instead would wait in SQLite's busy handler, which sleeps
-    the whole gevent loop (the log writer commits in a native thread, so others can meet its lock).
-    PostgreSQL: no gate (row locks, and waiting there yields)."""
-    engine = engine if engine is not None else db.engine
-    if engine.dialect.name != "sqlite":
-        return contextlib.nullcontext()
-    gate = _write_gates.get(engine)
-    if gate is None:
-        gate = _write_gates.setdefault(engine, Semaphore())
-    return gate

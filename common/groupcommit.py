@@ -21,7 +21,7 @@ import gevent
 from flask import Flask
 from gevent.event import AsyncResult, Event
 
-from common.db import db, write_gate
+from common.db import db
 from common.envelope import THROTTLED, ApiError
 
 log = logging.getLogger(__name__)
@@ -48,10 +48,6 @@ class GroupCommit(Generic[Item, Result]):
     def apply(self, items: Sequence[Item]) -> list[Result | Exception]:
         """Write ``items`` in the session's open transaction (do not commit); one result per item."""
         raise NotImplementedError
-
-    def commit(self) -> None:
-        """Commit the batch's transaction (a subclass may move the driver's work off the loop)."""
-        db.session.commit()
 
     def weight(self, item: Item) -> int:
         """How much of ``max_items`` an item uses (a log message counts its lines)."""
@@ -89,10 +85,10 @@ class GroupCommit(Generic[Item, Result]):
         return value
 
     def _commit(self, items: Sequence[Item]) -> list[Result | Exception]:
-        with self._app.app_context(), write_gate():
+        with self._app.app_context():
             try:
                 results = self.apply(items)
-                self.commit()
+                db.session.commit()
             except Exception:
                 db.session.rollback()
                 raise

@@ -15,7 +15,6 @@ from sqlalchemy import insert
 
 from common.db import db, sqlite_datetime
 from common.groupcommit import GroupCommit
-from common.native import in_native_thread
 from common.timeutil import UTC
 from node.schedule.models import RunInstanceLog
 
@@ -49,35 +48,26 @@ _SQLITE_INSERT = (
 )
 
 
-def _sqlite_params(rows: list[dict]) -> list[tuple]:
-    """Driver-level parameters: Core's executemany spends most of its time on per-row processing
-    (two datetime processors per row); here the only conversion is the timestamp's text, exactly
-    as UTCDateTime stores it."""
-    return [
-        (
-            row["run_instance_id"],
-            row["attempt"],
-            row["robot_id"],
-            row["content"],
-            row["screenshot"],
-            sqlite_datetime(row["log_at"]),
-            row["log_level"],
-        )
-        for row in rows
-    ]
-
-
-def _insert_and_commit_sqlite(dbapi, params: list[tuple]) -> None:  # noqa: ANN001
-    """The whole write transaction in one call, for a native thread: SQLite's B-tree work and the
-    WAL writes (most of ingest's cost) overlap the loop's parsing of the next frames on the other
-    core. BEGIN and COMMIT are in the same call on purpose: a write lock held across a yield to
-    the loop would make any other writer wait in SQLite's busy handler, which blocks the loop."""
-    try:
-        dbapi.executemany(_SQLITE_INSERT, params)
-        dbapi.commit()
-    except BaseException:
-        dbapi.rollback()
-        raise
+def _insert_rows_sqlite(rows: list[dict]) -> None:
+    """SQLite: one driver-level executemany in the session's transaction. Core's executemany spends
+    most of its time on per-row parameter processing (two datetime processors per row); here the
+    only conversion is the timestamp's text, exactly as UTCDateTime stores it."""
+    dbapi = db.session.connection().connection.driver_connection
+    dbapi.executemany(
+        _SQLITE_INSERT,
+        [
+            (
+                row["run_instance_id"],
+                row["attempt"],
+                row["robot_id"],
+                row["content"],
+                row["screenshot"],
+                sqlite_datetime(row["log_at"]),
+                row["log_level"],
+            )
+            for row in rows
+        ],
+    )
 
 
 class LogWriter(GroupCommit[list[dict], int]):
@@ -88,7 +78,6 @@ class LogWriter(GroupCommit[list[dict], int]):
     def __init__(self, app: Flask, flush_interval: float, max_rows: int = 20000) -> None:
         super().__init__(app, window=flush_interval, max_items=max_rows)
         self.rows_written = 0
-        self._sqlite_batch: list[tuple] | None = None
 
     def weight(self, item: list[dict]) -> int:
         return len(item)
@@ -98,21 +87,13 @@ class LogWriter(GroupCommit[list[dict], int]):
         if rows:
             self.submit(rows, timeout)
 
-    def commit(self) -> None:
-        params, self._sqlite_batch = self._sqlite_batch, None
-        if params is not None:  # the INSERT and its COMMIT together, off the loop
-            in_native_thread(
-                _insert_and_commit_sqlite, db.session.connection().connection.driver_connection, params
-            )
-        db.session.commit()  # the session's bookkeeping (on SQLite no driver transaction is open now)
-
     def apply(self, items: Sequence[list[dict]]) -> list[int]:
         flat = [row for rows in items for row in rows]
         dialect = db.engine.dialect.name
         if dialect == "postgresql":
             _copy_rows(flat)
         elif dialect == "sqlite":
-            self._sqlite_batch = _sqlite_params(flat)  # written by commit()
+            _insert_rows_sqlite(flat)
         else:
             db.session.execute(insert(RunInstanceLog.__table__), flat)
         self.rows_written += len(flat)

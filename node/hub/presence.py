@@ -13,7 +13,7 @@ import gevent
 from flask import Flask
 from sqlalchemy import bindparam, select, update
 
-from common.db import db, sqlite_datetime, write_gate
+from common.db import db, sqlite_datetime
 from common.timeutil import UTC
 from node.schedule.models import Robot
 
@@ -84,7 +84,7 @@ class Presence:
         if not self._seen:
             return 0
         batch, self._seen = self._seen, {}
-        with self._app.app_context(), write_gate():
+        with self._app.app_context():
             try:
                 if db.engine.dialect.name == "sqlite":
                     _write_sqlite(batch)
