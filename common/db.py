@@ -63,8 +63,4 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
-    # 32 MiB of page cache per connection (default 2 MiB), filled only as pages are used: log ingest
-    # keeps its table and index pages hot instead of re-reading them every batch (47k -> 50-52k
-    # lines/s with 8 senders, bench/log_ingest.py). mmap_size was tried too: no gain alone, +130 MiB RSS.
-    cur.execute("PRAGMA cache_size=-32000")
     cur.close()
