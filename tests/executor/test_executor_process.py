@@ -7,25 +7,12 @@ test_real_node_interruptions.py and test_e2e_node.py.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from executor import errors
-from executor.samples.build import build_package
+from tests.executor.realnode import make_package
 
 pytestmark = pytest.mark.slow
-
-
-def make_package(tmp_path, robot: str, files: dict[str, str] | None = None, **manifest) -> bytes:
-    folder = tmp_path / f"pkg-{abs(hash(robot)) % 10**8}"
-    folder.mkdir(exist_ok=True)
-    meta = {"name": "test", "version": "1", "engine": "robotframework", "entry": "tasks.robot", **manifest}
-    (folder / "manifest.json").write_text(json.dumps(meta))
-    (folder / "tasks.robot").write_text(robot)
-    for name, text in (files or {}).items():
-        (folder / name).write_text(text)
-    return build_package(folder)
 
 
 def registered(node, robot_id):
