@@ -223,6 +223,25 @@ def logs_visible(t: Target) -> None:
 
 
 @rule(
+    "EXT-CONFIRM-01",
+    "A WS Heartbeat with 'confirm' gets Confirm once the ReportLogs before it are stored (§2, extension)",
+    needs_admin=True,
+)
+def ws_confirm(t: Target) -> None:
+    admin = t.need_admin()
+    robot, run_id, _ = ws_with_run(t, "confirm")
+    lines = [{"content": f"confirm {i}", "logAt": 1764295200000 + i, "logLevel": 0} for i in range(400)]
+    for chunk in (lines[:200], lines[200:]):
+        robot.send("ReportLogs", {"runInstanceId": run_id, "logs": chunk})
+    robot.send("Heartbeat", {"runInstanceId": run_id, "confirm": "conf-1"})
+    frame = robot.wait_action("Confirm")
+    check(frame.get("body") == {"confirm": "conf-1"}, f"Confirm body {short(frame.get('body'))}")
+    readable = len(admin.logs(run_id))  # read at once: the Confirm vouches for the lines
+    check(readable == len(lines), f"Confirm came with {readable} of {len(lines)} lines readable")
+    finish(robot, run_id, 0)
+
+
+@rule(
     "RUN-FIN-01",
     "ReportFinish makes the run final exactly once; a repeat is ignored without error (§2, §6)",
     needs_admin=True,
