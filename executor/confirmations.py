@@ -22,51 +22,50 @@ log = logging.getLogger(__name__)
 
 
 class Confirmations:
-    """Tokens of heartbeats sent on each connection generation, and what they vouch for."""
+    """Tokens of the heartbeats sent on the current connection generation, and what they vouch for.
+    Earlier generations are forgotten: a Confirm from a connection that is gone acknowledges nothing."""
 
     def __init__(self, fallback_after: float) -> None:
         self.fallback_after = fallback_after
         self._lock = threading.Lock()
         self._seq = 0
-        self._tokens: dict[str, tuple[int, float]] = {}  # token -> (generation, written before)
-        self._first_sent: dict[int, float] = {}  # generation -> when its first token was sent
-        self._confirming: set[int] = set()  # generations whose node answered a Confirm
-        self._fallback: set[int] = set()  # generations of a node that does not confirm
+        self._generation = -1
+        self._tokens: dict[str, float] = {}  # token -> monotonic time before its heartbeat was written
+        self._first_sent = 0.0  # when this generation's first token was sent
+        self._confirming = False  # this generation's node answered a Confirm
+        self._fallback = False  # this generation's node does not confirm
 
     def token(self, generation: int, before: float) -> str:
         """A token for a heartbeat about to be written on ``generation`` at monotonic ``before``."""
         with self._lock:
+            if generation != self._generation:
+                self._generation, self._tokens, self._first_sent = generation, {}, before
+                self._confirming = self._fallback = False
             self._seq += 1
             token = f"c{generation}-{self._seq}"
-            self._tokens = {k: v for k, v in self._tokens.items() if v[0] >= generation}
-            self._tokens[token] = (generation, before)
-            self._first_sent.setdefault(generation, before)
+            self._tokens[token] = before
             return token
 
     def confirmed(self, token: object) -> tuple[int, float] | None:
         """The node answered ``Confirm {token}``: (generation, before) to acknowledge, or None."""
         with self._lock:
-            hit = self._tokens.pop(token, None) if isinstance(token, str) else None
-            if hit is None:
+            before = self._tokens.pop(token, None) if isinstance(token, str) else None
+            if before is None:
                 return None
-            generation, before = hit
-            self._confirming.add(generation)
-            self._tokens = {
-                k: v for k, v in self._tokens.items() if not (v[0] == generation and v[1] <= before)
-            }
-            return hit
+            self._confirming = True
+            self._tokens = {k: v for k, v in self._tokens.items() if v > before}  # older ones are covered
+            return self._generation, before
 
     def written(self, generation: int, before: float) -> float | None:
         """A heartbeat written at ``before`` on ``generation`` succeeded. Returns the time up to
         which writes count as delivered under the fallback rule, or None (wait for Confirm)."""
         with self._lock:
-            if generation in self._confirming:
+            if generation != self._generation or self._confirming:
                 return None
-            if generation not in self._fallback:
-                first = self._first_sent.get(generation)
-                if first is None or time.monotonic() - first < self.fallback_after:
+            if not self._fallback:
+                if time.monotonic() - self._first_sent < self.fallback_after:
                     return None
-                self._fallback.add(generation)
+                self._fallback = True
                 log.warning(
                     "The node answers no Confirm: reports count as delivered once a later heartbeat "
                     "is written (a node crash can lose the last ones)"
