@@ -67,6 +67,11 @@ class NodeConfig(BaseConfig):
     public_url: str = ""  # absolute base for signed links; empty: taken from the request
     drain_seconds: float = 10.0  # SIGTERM: how long to let in-flight work finish
 
+    @property
+    def offline_after(self) -> float:
+        """Seconds of silence after which a robot is offline (and its running run interrupted)."""
+        return self.heartbeat_interval * self.missed_heartbeats_offline
+
 
 @dataclass(frozen=True)
 class HQConfig(BaseConfig):

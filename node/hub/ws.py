@@ -47,7 +47,7 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
     sess: service.Session | None = None
     conn: Connection | None = None
     last_heard = time.monotonic()
-    stale_after = cfg.heartbeat_interval * cfg.missed_heartbeats_offline
+    stale_after = cfg.offline_after
     retry_later = False
     try:
         if not robots.ROBOT_ID_RE.match(robot_id):

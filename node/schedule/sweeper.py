@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 def sweep_lost_robots() -> int:
     """Robots silent for ``missed_heartbeats_offline`` intervals go offline; their runs are interrupted."""
     cfg = runtime().config
-    silent = cfg.heartbeat_interval * cfg.missed_heartbeats_offline
+    silent = cfg.offline_after
     threshold = utcnow() - timedelta(seconds=silent)
     lost = db.session.scalars(
         select(Robot.id).where(
@@ -167,8 +167,7 @@ class Sweeper:
             self._greenlet = gevent.spawn(self._loop)
 
     def _loop(self) -> None:
-        cfg = self._app.extensions["rpa"].config
-        offline_after = cfg.heartbeat_interval * cfg.missed_heartbeats_offline
+        offline_after = self._app.extensions["rpa"].config.offline_after
         while not self._stopping.wait(self._interval):
             with self._app.app_context():
                 try:
