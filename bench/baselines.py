@@ -236,6 +236,7 @@ def dispatch(port: int, workdir: Path) -> None:
 
 def insert_loop(url: str, seconds: float, batch: int, workdir: Path) -> dict:
     from sqlalchemy import MetaData, insert
+    from wire import clock_of, log_lines  # this script runs from bench/
 
     if url == "sqlite":
         db_path = workdir / "baseline-insert.db"
@@ -246,21 +247,18 @@ def insert_loop(url: str, seconds: float, batch: int, workdir: Path) -> dict:
     table = _table(MetaData())
     table.drop(engine, checkfirst=True)
     table.metadata.create_all(engine)
-    lines = [
-        {
-            "content": f"baseline step {i}: clicked the submit button, form accepted, order number 4711-{i:05d}",
-            "logAt": f"2026-11-28T10:00:{i % 60:02d}.{i:06d}+08:00",
-            "logLevel": i % 3,
-        }
-        for i in range(batch)
-    ]
-    written, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
+    written, elapsed, k = 0, 0.0, 0
+    while elapsed < seconds:
+        # each batch a second later than the last, as the node's senders do (not timed: the node
+        # does not make the lines either)
+        lines = log_lines(batch, "baseline", clock=clock_of(k))
+        k += 1
+        t0 = time.perf_counter()
         rows = _rows("r_baseline", "robot-1", lines)  # the same per-row conversion the node does
         with engine.begin() as con:
             con.execute(insert(table), rows)
+        elapsed += time.perf_counter() - t0
         written += len(rows)
-    elapsed = time.perf_counter() - t0
     with engine.connect() as con:
         stored = con.exec_driver_sql("SELECT count(*) FROM run_instance_log").scalar()
     table.drop(engine)

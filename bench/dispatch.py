@@ -200,9 +200,15 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
         poster = h.Worker(Path(__file__), {**common, "role": "poster", "connections": args.connections})
         time.sleep(1)
         # phase 1: paced dispatch latency
+        spy = None
+        if target == "node" and args.profile and args.profile_phase == "paced":
+            spy = h.start_pyspy(server.pid, args.seconds, args.profile)
         cpu0 = h.cpu_seconds(server.pid)
         paced = poster.call(cmd="paced", rate=args.rate, seconds=args.seconds)
         cpu = (h.cpu_seconds(server.pid) - cpu0) / paced["elapsed"]
+        if spy is not None:
+            spy.wait(30)
+            print(f"  [{target}] py-spy profile of the node over the paced phase: {args.profile}")
         time.sleep(min(args.grace, 2))
         wanted = {rid for rid, _, _ in paced["sent"] if rid}
         deadline = time.monotonic() + args.grace
@@ -241,7 +247,7 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
         time.sleep(1)
         # phase 2: closed-loop round trip
         spy = None
-        if target == "node" and args.profile:
+        if target == "node" and args.profile and args.profile_phase == "round-trip":
             spy = h.start_pyspy(server.pid, args.seconds, args.profile)
         cpu0 = h.cpu_seconds(server.pid)
         sql0 = h.sql_counts(args.sql_trace) if target == "node" and args.sql_trace else {}
@@ -305,7 +311,8 @@ def main() -> None:
     ap.add_argument("--p99-ms", type=float, default=25.0)
     ap.add_argument("--min-rps", type=float, default=300.0)
     ap.add_argument("--no-baseline", action="store_true")
-    ap.add_argument("--profile", type=Path, default=None, help="py-spy raw profile of the node in phase 2")
+    ap.add_argument("--profile", type=Path, default=None, help="py-spy raw profile of the node")
+    ap.add_argument("--profile-phase", choices=("paced", "round-trip"), default="round-trip")
     ap.add_argument("--workdir", type=Path, default=None)
     ap.add_argument(
         "--sql-trace",

@@ -22,10 +22,12 @@ from pathlib import Path
 
 from measure import cpu_seconds, ms, pct, ratio, rss_kib, sql_counts, sqlite_count, start_pyspy
 from wire import (
+    CLOCK,
     PROBE,
     PROBE_MARK,
     HttpPool,
     RawWs,
+    clocked,
     frame,
     is_probe_reply,
     log_lines,
@@ -60,6 +62,8 @@ __all__ = [
     "frame",
     "free_port",
     "is_probe_reply",
+    "CLOCK",
+    "clocked",
     "log_lines",
     "logs_frame",
     "ms",

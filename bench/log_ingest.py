@@ -72,13 +72,14 @@ def worker_main(cfg: dict) -> None:
                 break
         ws.send(h.frame("Heartbeat", {"runInstanceId": run_id}), h.PROBE)
         ws.recv_frame()
-        robots.append((ws, h.logs_frame(run_id, h.log_lines(cfg["batch"], rid))))
+        robots.append((ws, h.logs_frame(run_id, h.log_lines(cfg["batch"], rid, clock=h.CLOCK))))
 
-    def pump(ws: h.RawWs, data: bytes) -> None:
-        outstanding = 0
+    def pump(ws: h.RawWs, template: bytes) -> None:
+        outstanding, sent = 0, 0
         while not st["stop"] or outstanding:
             while outstanding < cfg["inflight"] and not st["stop"]:
-                ws.send(data, h.PROBE)
+                ws.send(h.clocked(template, sent), h.PROBE)  # each batch a second later
+                sent += 1
                 outstanding += 1
             msg = ws.recv_frame()
             if h.is_probe_reply(msg):

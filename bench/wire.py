@@ -42,16 +42,40 @@ def register_frame(robot_id: str, supplier: str, secret: str) -> bytes:
     return frame("Register", body)
 
 
-def log_lines(n: int, tag: str) -> list[dict]:
-    """``n`` realistic log lines (~90 bytes of content each)."""
+CLOCK = "@@:@@:@@"  # placeholder for a batch's hh:mm:ss (see ``clocked``)
+
+
+def log_lines(n: int, tag: str, clock: str | None = None) -> list[dict]:
+    """``n`` realistic log lines (~90 bytes of content each).
+
+    ``clock`` (``hh:mm:ss``, or ``CLOCK`` for a frame template) puts every line in that second, the
+    i-th line at microsecond i; without it the lines spread over one minute of a fixed day.
+    """
     return [
         {
             "content": f"{tag} step {i}: clicked the submit button, form accepted, order number 4711-{i:05d}",
-            "logAt": f"2026-11-28T10:00:{i % 60:02d}.{i:06d}+08:00",
+            "logAt": f"2026-11-28T{clock}.{i:06d}+08:00"
+            if clock
+            else f"2026-11-28T10:00:{i % 60:02d}.{i:06d}+08:00",
             "logLevel": i % 3,
         }
         for i in range(n)
     ]
+
+
+def clock_of(k: int) -> str:
+    """The ``hh:mm:ss`` of batch ``k``: one second per batch, so every batch is later than the last."""
+    hh, rest = divmod(k % 86400, 3600)
+    return f"{hh:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def clocked(template: bytes, k: int) -> bytes:
+    """A frame built with ``log_lines(..., clock=CLOCK)``, its lines moved to batch ``k``'s second.
+
+    Executors log forward in time; re-sending one frame with the same times would make every batch
+    insert into the middle of the (run, time) index instead of at its end, a load no executor makes.
+    """
+    return template.replace(CLOCK.encode(), clock_of(k).encode())
 
 
 def logs_frame(run_id: str, lines: list[dict]) -> bytes:
