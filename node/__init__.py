@@ -11,6 +11,7 @@ from pathlib import Path
 from flask import Flask, request
 from werkzeug.exceptions import HTTPException
 
+from common.auth.cookies import PortalSessionInterface
 from common.envelope import UNKNOWN_ERROR, ApiError, error_envelope
 from config.settings import NodeConfig, load_config
 
@@ -57,6 +58,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
+    app.session_interface = PortalSessionInterface()
     _init_extensions(app, cfg, key)
     _register_blueprints(app)
     _register_errors(app)

@@ -218,3 +218,22 @@ def test_status_page_requires_sign_in(client):
     )
     assert resp.status_code == 302
     assert "在线执行器" in client.get("/").get_data(as_text=True)
+
+
+def test_requests_without_the_portal_cookie_skip_the_cookie_session(app, client, admin_headers, monkeypatch):
+    """API and executor requests carry no session cookie: they get an empty session without the
+    signing work, and no cookie back; a portal request with the cookie still reads it (above)."""
+    built = []
+    real = type(app.session_interface).get_signing_serializer
+    monkeypatch.setattr(
+        type(app.session_interface),
+        "get_signing_serializer",
+        lambda self, a: built.append(1) or real(self, a),
+    )
+    api = app.test_client()  # no cookie jar shared with the sign-in flow
+    resp = api.get("/api/v1/runs", headers=admin_headers)
+    assert resp.status_code == 200 and "Set-Cookie" not in resp.headers
+    assert api.get("/healthz").status_code == 200
+    assert built == []
+    page = client.get("/login")  # the portal's form puts its CSRF token in the session
+    assert page.status_code == 200 and "Set-Cookie" in page.headers and built
