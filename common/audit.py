@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Integer, String, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.db import UTCDateTime, db
+from common.db import UTCDateTime, connection, db
 from common.timeutil import iso, utcnow
 
 GENESIS = "0" * 64
@@ -92,7 +92,7 @@ def record_many(events: list[Event]) -> None:
     """
     if not events:
         return
-    conn = db.session.connection()
+    conn = connection()
     head = conn.execute(_HEAD).first()
     if head is None:
         conn.execute(insert(AuditHead.__table__), {"id": 1, "seq": 0, "hash": GENESIS})

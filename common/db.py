@@ -1,13 +1,22 @@
-"""Database setup: one Flask-SQLAlchemy instance, typed declarative base, SQLite tuned for WAL."""
+"""Database setup: one Flask-SQLAlchemy instance, typed declarative base, SQLite tuned for WAL.
+
+Also the unit of work of the group-commit writers: a Core transaction on a pooled connection,
+without the ORM session (whose bookkeeping cost more than the hot path's statements). Code that
+runs in either calls ``connection()`` for its connection and ``on_commit()`` for what must happen
+only once its writes are committed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import Connection, DateTime, MetaData, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from common.timeutil import UTC
@@ -64,3 +73,55 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
     cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+class _Unit:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.after_commit: list[Callable[[], None]] = []
+
+
+_unit: ContextVar[_Unit | None] = ContextVar("rpa_unit_of_work", default=None)
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Connection]:
+    """One transaction on its own pooled connection, committed when the block ends (rolled back if
+    it raises); ``connection()`` inside the block returns it. Hooks given to ``on_commit`` run
+    after the commit, never after a rollback."""
+    with engine.connect() as conn:
+        unit = _Unit(conn)
+        token = _unit.set(unit)
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            _unit.reset(token)
+    for hook in unit.after_commit:
+        hook()
+
+
+def connection() -> Connection:
+    """The connection of the current transaction: the unit of work's, else the ORM session's."""
+    unit = _unit.get()
+    return unit.conn if unit is not None else db.session.connection()
+
+
+def on_commit(hook: Callable[[], None]) -> None:
+    """Call ``hook`` after the current transaction commits (dropped if it rolls back)."""
+    unit = _unit.get()
+    if unit is not None:
+        unit.after_commit.append(hook)
+    else:
+        db.session().info.setdefault("rpa_after_commit", []).append(hook)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    for hook in session.info.pop("rpa_after_commit", ()):
+        hook()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop("rpa_after_commit", None)

@@ -8,6 +8,10 @@ when it runs, optionally after a short ``window``; what arrives during a commit 
 A batch that raises is rolled back and its items are applied again one by one, so a bad item fails
 alone. ``apply`` may also return an exception instance as one item's result: that caller gets it
 raised, the others commit (for refusals that are data, not faults).
+
+An item may also ``ride``: queued without waiting and without waking the writer, it goes with the
+next batch (or after ``ride_delay``). Records of something already done use it, so they cost no
+transaction of their own.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import gevent
 from flask import Flask
 from gevent.event import AsyncResult, Event
 
-from common.db import db
+from common.db import db, unit_of_work
 from common.envelope import THROTTLED, ApiError
 
 log = logging.getLogger(__name__)
@@ -35,10 +39,14 @@ class GroupCommit(Generic[Item, Result]):
 
     name = "group commit"
 
-    def __init__(self, app: Flask, window: float = 0.0, max_items: int = 1000) -> None:
+    def __init__(
+        self, app: Flask, window: float = 0.0, max_items: int = 1000, ride_delay: float = 0.02
+    ) -> None:
         self._app = app
         self._window = window
         self._max_items = max_items
+        self._ride_delay = ride_delay
+        self._ride_timer = None  # the loop timer that writes riding items nobody else woke for
         self._queue: deque[tuple[Item, AsyncResult]] = deque()
         self._wake = Event()
         self._greenlet: gevent.Greenlet | None = None
@@ -46,7 +54,8 @@ class GroupCommit(Generic[Item, Result]):
         self.batches = 0
 
     def apply(self, items: Sequence[Item]) -> list[Result | Exception]:
-        """Write ``items`` in the session's open transaction (do not commit); one result per item."""
+        """Write ``items`` in the batch's transaction (``common.db.connection()``; do not commit);
+        one result per item."""
         raise NotImplementedError
 
     def weight(self, item: Item) -> int:
@@ -78,6 +87,31 @@ class GroupCommit(Generic[Item, Result]):
                 THROTTLED, f"{self.name}: the node is overloaded; nothing was changed, retry", 503
             ) from None
 
+    def ride(self, item: Item) -> AsyncResult:
+        """Queue ``item`` without waiting for it and without waking the writer: it is written with
+        the next batch, or ``ride_delay`` seconds later if nothing else comes first. For records
+        of something already done, whose caller need not wait. The returned result is set once
+        the item is written: its value is the item's result, or the exception it failed with."""
+        result = AsyncResult()
+        if self._greenlet is None:  # not started: write inline, as ``submit`` does
+            try:
+                result.set(self._commit([item])[0])
+            except Exception as exc:
+                result.set(exc)
+            return result
+        self._queue.append((item, result))
+        if self._ride_timer is None:
+            self._ride_timer = gevent.get_hub().loop.timer(self._ride_delay)
+            self._ride_timer.start(self._ride_due)
+        return result
+
+    def _ride_due(self) -> None:
+        timer, self._ride_timer = self._ride_timer, None
+        if timer is not None:
+            timer.close()
+        if self._queue:
+            self._wake.set()
+
     @staticmethod
     def _unwrap(value: Result | Exception) -> Result:
         if isinstance(value, Exception):
@@ -87,13 +121,10 @@ class GroupCommit(Generic[Item, Result]):
     def _commit(self, items: Sequence[Item]) -> list[Result | Exception]:
         with self._app.app_context():
             try:
-                results = self.apply(items)
-                db.session.commit()
-            except Exception:
-                db.session.rollback()
-                raise
+                with unit_of_work(db.engine):
+                    results = self.apply(items)
             finally:
-                db.session.remove()
+                db.session.remove()  # a read through the ORM (a cache refilled) used its own
         self.batches += 1
         return results
 
@@ -137,6 +168,7 @@ class GroupCommit(Generic[Item, Result]):
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the writer after the batch it is writing (never in the middle of a commit), then
         write what is still queued."""
+        self._ride_due()  # no timer left behind; what rides is written by the flush below
         if self._greenlet is not None:
             self._stopping = True
             self._wake.set()

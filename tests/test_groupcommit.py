@@ -60,3 +60,52 @@ def test_stop_waits_for_the_batch_being_written(writer):
     gevent.sleep(0.05)
     writer.stop()
     assert slow.dead and slow.value == "ok:slow"
+
+
+def test_a_riding_item_goes_with_the_next_batch_and_costs_no_commit_of_its_own(writer):
+    riding = writer.ride("mark")
+    gevent.sleep(0.005)  # well inside ride_delay: nothing woke the writer
+    assert writer.applied == [] and not riding.ready()
+    assert writer.submit("start") == "ok:start"
+    assert writer.applied == [["mark", "start"]]  # one batch, one transaction
+    assert riding.get(timeout=1) == "ok:mark"
+
+
+def test_a_riding_item_alone_is_written_after_the_ride_delay(writer):
+    riding = writer.ride("mark")
+    assert riding.get(timeout=1) == "ok:mark"
+    assert writer.applied == [["mark"]]
+    bad = writer.ride("bad")
+    assert isinstance(bad.get(timeout=1), RuntimeError)  # the failure is the result, not raised
+
+
+def test_stop_writes_what_still_rides(app):
+    rec = Recorder(app)
+    rec.start()
+    riding = rec.ride("mark")
+    rec.stop()
+    assert riding.ready() and riding.value == "ok:mark"
+    assert rec.applied == [["mark"]]
+
+
+def test_a_unit_of_work_runs_its_hooks_after_commit_and_never_after_rollback(app):
+    from sqlalchemy import text
+
+    from common.db import connection, db, on_commit, unit_of_work
+
+    seen: list[str] = []
+    with app.app_context():
+        with unit_of_work(db.engine) as conn:
+            assert connection() is conn
+            conn.execute(text("CREATE TABLE t (v INTEGER)"))
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+            on_commit(lambda: seen.append("committed"))
+            assert seen == []  # not before the commit
+        assert seen == ["committed"]
+        with pytest.raises(RuntimeError), unit_of_work(db.engine) as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+            on_commit(lambda: seen.append("rolled back"))
+            raise RuntimeError("boom")
+        assert seen == ["committed"]
+        assert db.session.execute(text("SELECT v FROM t")).scalars().all() == [1]
+        db.session.remove()

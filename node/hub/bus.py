@@ -12,10 +12,11 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
+from functools import partial
 
 import gevent
-from sqlalchemy import event
-from sqlalchemy.orm import Session
+
+from common.db import on_commit
 
 log = logging.getLogger(__name__)
 
@@ -83,19 +84,6 @@ class CommandBus:
             self._listener = None
 
 
-def notify_after_commit(
-    session: Session, bus: CommandBus, kind: str, robot_id: str, detail: str = ""
-) -> None:
+def notify_after_commit(bus: CommandBus, kind: str, robot_id: str, detail: str = "") -> None:
     """Publish after the surrounding transaction commits (never for a rolled-back change)."""
-    session.info.setdefault("rpa_notify", []).append((bus, kind, robot_id, detail))
-
-
-@event.listens_for(Session, "after_commit")
-def _flush_notifications(session: Session) -> None:
-    for bus, kind, robot_id, detail in session.info.pop("rpa_notify", ()):
-        bus.publish(kind, robot_id, detail)
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_notifications(session: Session) -> None:
-    session.info.pop("rpa_notify", None)
+    on_commit(partial(bus.publish, kind, robot_id, detail))

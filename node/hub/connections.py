@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from functools import partial
 
 import gevent
 from flask import Flask
-from gevent.event import Event
+from gevent.event import AsyncResult, Event
 from gevent.lock import Semaphore
 
-from common.db import db
+from common.db import db, unit_of_work
 from node.hub.protocol import frame
 from node.schedule import dispatch
 
@@ -33,6 +34,7 @@ class Connection:
         self._lock = Semaphore()
         self._delivering = False
         self._again = False
+        self._unrecorded: set[int] = set()  # commands sent whose delivery is not yet written
         self.closed = False
 
     def send(self, text: str) -> None:
@@ -64,8 +66,10 @@ class Connection:
             with self.registry.app.app_context():
                 while not self.closed:
                     self._again = False
-                    cmds = dispatch.take_commands(self.robot_id, self.base_url, DELIVERY_BATCH)
-                    db.session.rollback()
+                    with unit_of_work(db.engine):  # reads only
+                        cmds = dispatch.take_commands(
+                            self.robot_id, self.base_url, DELIVERY_BATCH, skip=self._unrecorded
+                        )
                     if not cmds:
                         break
                     sent = []
@@ -74,7 +78,9 @@ class Connection:
                             self.send(frame(action, body))
                             log.info("Robot %s: %s delivered over WebSocket", self.robot_id, action)
                         sent.append(cmd_id)
-                    dispatch.mark_delivered(sent)
+                        self._unrecorded.add(cmd_id)
+                    # written with the run desk's next batch (usually this run's ReportFinish)
+                    dispatch.mark_delivered_later(sent).rawlink(partial(self._recorded, sent))
                     if len(cmds) < DELIVERY_BATCH and not self._again:
                         break
         except Exception:
@@ -83,6 +89,18 @@ class Connection:
             self._delivering = False
             with self.registry.app.app_context():
                 db.session.remove()
+
+    def _recorded(self, ids: list[int], result: AsyncResult) -> None:
+        if isinstance(result.value, Exception):  # not written: they stay unsent in the inbox
+            log.warning(
+                "Robot %s: delivery of %d commands not recorded (%s); they are sent again on "
+                "the next connection",
+                self.robot_id,
+                len(ids),
+                result.value,
+            )
+            return  # and stay skipped on this connection, which already has them
+        self._unrecorded.difference_update(ids)
 
 
 class ConnectionRegistry:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from flask import Flask
 from sqlalchemy import insert
 
-from common.db import db, sqlite_datetime
+from common.db import connection, db, sqlite_datetime
 from common.groupcommit import GroupCommit
 from common.timeutil import UTC
 from node.schedule.models import RunInstanceLog
@@ -26,7 +26,7 @@ COLUMNS = ("run_instance_id", "attempt", "robot_id", "content", "screenshot", "l
 def _copy_rows(rows: list[dict]) -> None:
     """PostgreSQL: COPY the rows in the session's transaction (psycopg's executemany sends one INSERT
     per row; COPY is one stream). ``log_at`` goes in as naive UTC, as UTCDateTime stores it."""
-    dbapi = db.session.connection().connection.driver_connection
+    dbapi = connection().connection.driver_connection
     with dbapi.cursor() as cur, cur.copy(f"COPY run_instance_log ({', '.join(COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             at = row["log_at"]
@@ -52,7 +52,7 @@ def _insert_rows_sqlite(rows: list[dict]) -> None:
     """SQLite: one driver-level executemany in the session's transaction. Core's executemany spends
     most of its time on per-row parameter processing (two datetime processors per row); here the
     only conversion is the timestamp's text, exactly as UTCDateTime stores it."""
-    dbapi = db.session.connection().connection.driver_connection
+    dbapi = connection().connection.driver_connection
     dbapi.executemany(
         _SQLITE_INSERT,
         [
@@ -95,6 +95,6 @@ class LogWriter(GroupCommit[list[dict], int]):
         elif dialect == "sqlite":
             _insert_rows_sqlite(flat)
         else:
-            db.session.execute(insert(RunInstanceLog.__table__), flat)
+            connection().execute(insert(RunInstanceLog.__table__), flat)
         self.rows_written += len(flat)
         return [len(rows) for rows in items]

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from gevent.event import AsyncResult
+
 from common import audit
-from common.db import db
 from common.envelope import UNKNOWN_RUN, ApiError
 from common.groupcommit import GroupCommit
 from common.timeutil import utcnow
@@ -67,8 +68,12 @@ class RunDesk(GroupCommit[tuple[str, object], object]):
         return self.submit(("finish", report))
 
     def mark_delivered(self, ids: list[int]) -> None:
-        """Record that inbox commands were sent."""
+        """Record that inbox commands were sent; returns once committed."""
         self.submit(("mark", ids))
+
+    def mark_delivered_later(self, ids: list[int]) -> AsyncResult:
+        """Record that inbox commands were sent, with the next batch (see ``GroupCommit.ride``)."""
+        return self.ride(("mark", ids))
 
     def apply(self, items: Sequence[tuple[str, object]]) -> list[object]:
         """Starts, then finishes, then marks; the batch's audit events are written last, so the
@@ -122,7 +127,7 @@ def apply_starts(items: Sequence[NewRun], events: list[audit.Event]) -> list[Sta
             row.update(status=lifecycle.DISPATCHED, robot_id=robot_id, dispatched_at=now, cause=cause)
             steps.append((lifecycle.PENDING, lifecycle.DISPATCHED, cause, now))
             commands.append(store.command(robot_id, "Execute", row["id"], None, now))
-            notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
+            notify_after_commit(runtime().bus, "mail", robot_id)
         else:
             row.update(status=lifecycle.PENDING, robot_id=None, dispatched_at=None)
         rows.append(row)

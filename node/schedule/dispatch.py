@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from urllib.parse import quote
 
+from gevent.event import AsyncResult
 from sqlalchemy import Row, select
 
 from common.db import db
@@ -47,7 +49,7 @@ def forget_suppliers() -> None:
 def enqueue_command(robot_id: str, action: str, run_id: str | None = None, body: dict | None = None) -> None:
     """Put a command in the robot's durable inbox; its connection is woken after commit."""
     store.put_commands([store.command(robot_id, action, run_id, body, utcnow())])
-    notify_after_commit(db.session(), runtime().bus, "mail", robot_id)
+    notify_after_commit(runtime().bus, "mail", robot_id)
 
 
 def claim_for(robot_id: str, run_id: str, attempt: int) -> bool:
@@ -179,14 +181,21 @@ def _command_body(cmd: Row, robot_id: str, base_url: str) -> tuple[bool, dict | 
     return True, cmd.command_body
 
 
-def take_commands(robot_id: str, base_url: str, limit: int) -> list[tuple[int, str, dict | None]]:
-    """Oldest undelivered commands of a robot as (id, action, body); the caller marks them delivered.
+def take_commands(
+    robot_id: str, base_url: str, limit: int, skip: Collection[int] = ()
+) -> list[tuple[int, str, dict | None]]:
+    """Oldest undelivered commands of a robot as (id, action, body), leaving out the ids in ``skip``
+    (sent, their delivery not yet recorded); the caller marks them delivered.
 
     An action of "" means "drop it" (marked delivered, never sent)."""
     out = []
-    for cmd in store.undelivered(robot_id, limit):
+    for cmd in store.undelivered(robot_id, limit + len(skip)):
+        if cmd.command_id in skip:
+            continue
         send, body = _command_body(cmd, robot_id, base_url)
         out.append((cmd.command_id, cmd.command_action if send else "", body))
+        if len(out) == limit:
+            break
     return out
 
 
@@ -195,3 +204,12 @@ def mark_delivered(ids: list[int]) -> None:
     db.session.rollback()  # end the read transaction of take_commands
     if ids:
         runtime().desk.mark_delivered(ids)
+
+
+def mark_delivered_later(ids: list[int]) -> AsyncResult:
+    """Record that commands were sent, with the run desk's next batch, without waiting.
+
+    Until it is written, a node that dies sends them again after restart: Execute is delivered at
+    least once and carries its runInstanceId (protocol.md), so executors recognise a repeat.
+    """
+    return runtime().desk.mark_delivered_later(ids)

@@ -86,7 +86,7 @@ def register(
     robot.version = (version or "")[:64]
     robot.registered_at = robot.last_seen_at = now
     if old:
-        notify_after_commit(db.session(), rt.bus, "supersede", robot_id, old)
+        notify_after_commit(rt.bus, "supersede", robot_id, old)
     audit.record(
         "robot.register",
         target=f"robot:{robot_id}",
@@ -144,7 +144,7 @@ def set_state(robot_id: str, state: str, actor: str) -> Robot:
     robot.state = state
     if state == "disabled":
         robot.online = False
-        notify_after_commit(db.session(), runtime().bus, "supersede", robot_id, robot.connect_id)
+        notify_after_commit(runtime().bus, "supersede", robot_id, robot.connect_id)
     audit.record("robot.state", target=f"robot:{robot_id}", actor=actor, detail={"from": before, "to": state})
     db.session.commit()
     return robot

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import Row, func, select
 
 from common import audit
-from common.db import db
+from common.db import db, unit_of_work
 from common.envelope import BAD_REQUEST, CONFLICT, NOT_FOUND, UNKNOWN_RUN, ApiError
 from common.timeutil import utcnow
 from node.context import runtime
@@ -49,11 +49,12 @@ def start_run(
     Checks (reads only) happen here; the write goes through the run-start group commit.
     """
     rt = runtime()
-    ver = resolve_version(app_id, version)
+    with unit_of_work(db.engine):  # reads only: a short Core transaction, ended before the writer
+        ver = resolve_version(app_id, version)
     if options.robot_id:
         _check_requested_robot(options.robot_id, ver.engine)
+        db.session.rollback()  # end its read transaction before waiting for the writer
     stored_args = args_mod.normalise(arguments, ver.arguments, rt.box)
-    db.session.rollback()  # end the read transaction before waiting for the writer
     row = {
         "id": new_run_id(),
         "app_id": app_id,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
 
-from common.db import db
+from common.db import connection
 from node.schedule.models import Robot, RobotCommand, RunInstance, RunTransition
 
 RUN = RunInstance.__table__
@@ -102,8 +102,9 @@ _MARK_ONE_DELIVERED = (
 
 
 def conn() -> Connection:
-    """The session's connection (its transaction begins here if none is open)."""
-    return db.session.connection()
+    """The current transaction's connection: a group-commit writer's, or the session's (its
+    transaction begins here if none is open)."""
+    return connection()
 
 
 def run_row(run_id: str) -> Row | None:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import bindparam, func, select
 
 from common import audit
-from common.db import db
+from common.db import connection, db
 from common.envelope import BAD_REQUEST, CONFLICT, NOT_FOUND, ApiError, describe_validation_error
 from common.files import FileTooLarge, save_file
 from node.context import runtime
@@ -234,7 +234,7 @@ def resolve_version(app_id: str, version: str | None) -> VersionRef:
 
     Only the id is read here (the newest can change); the version itself comes from the cache.
     """
-    conn = db.session.connection()
+    conn = connection()
     if version:
         version_id = conn.execute(_VERSION_ID_BY_NAME, {"b_app": app_id, "b_version": version}).scalar()
     else:
@@ -252,7 +252,7 @@ def version_ref(version_id: int) -> VersionRef:
     hit = runtime().extras.get("versions", {}).get(version_id)
     if hit is not None:
         return hit
-    row = db.session.connection().execute(_VERSION_BY_ID, {"b_id": version_id}).first()
+    row = connection().execute(_VERSION_BY_ID, {"b_id": version_id}).first()
     if row is None:
         raise ApiError(NOT_FOUND, f"version: no package version {version_id}", 404)
     return _ref(row)

@@ -1,0 +1,94 @@
+"""Inbox delivery over a WebSocket connection: a command is sent once per connection even while the
+record of its delivery still rides with the run desk's next batch."""
+
+from __future__ import annotations
+
+import json
+
+import gevent
+import pytest
+from sqlalchemy import select
+
+from common.db import db
+from node.hub.connections import Connection
+from node.schedule import dispatch, suppliers
+from node.schedule.models import Robot, RobotCommand
+
+
+class SentFrames:
+    """Stands in for the socket (not for any of our components): keeps what was sent."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict] = []
+
+    def send(self, text: str) -> None:
+        out = json.loads(text)
+        out["body"] = json.loads(out["body"])  # the body is a JSON string (table A.1)
+        self.frames.append(out)
+
+    def close(self, reason: int = 1000, message: str = "") -> None:
+        pass
+
+
+@pytest.fixture
+def hub(app):
+    with app.app_context():
+        suppliers.add_supplier("acme", "Acme", ["robotframework"], actor="test")
+        db.session.add(Robot(id="d1", supplier_code="acme", state="enabled", online=True))
+        db.session.commit()
+        db.session.remove()
+    rt = app.extensions["rpa"]
+    rt.desk._ride_delay = 1.0  # long enough that the record is still riding when the test looks
+    rt.desk.start()
+    ws = SentFrames()
+    conn = Connection(rt.connections, "d1", "c1", ws, "http://node")
+    rt.connections.add(conn)
+    yield app, conn, ws
+    rt.desk.stop()
+
+
+def _enqueue(app, body: dict) -> None:  # noqa: ANN001
+    with app.app_context():
+        dispatch.enqueue_command("d1", "Stop", None, body)
+        db.session.commit()  # the bus wakes the connection after this commit
+        db.session.remove()
+
+
+def _undelivered(app) -> list[dict]:  # noqa: ANN001
+    with app.app_context():
+        rows = db.session.scalars(
+            select(RobotCommand).where(RobotCommand.robot_id == "d1", RobotCommand.delivered_at.is_(None))
+        ).all()
+        out = [r.body for r in rows]
+        db.session.remove()
+        return out
+
+
+def test_a_command_whose_delivery_is_not_yet_recorded_is_not_sent_again(hub):
+    app, conn, ws = hub
+    _enqueue(app, {"runInstanceId": "first"})
+    gevent.sleep(0.1)
+    assert [f["body"]["runInstanceId"] for f in ws.frames] == ["first"]
+    assert _undelivered(app) == [{"runInstanceId": "first"}]  # its record still rides
+    _enqueue(app, {"runInstanceId": "second"})  # wakes the connection again before the record is written
+    gevent.sleep(0.1)
+    assert [f["body"]["runInstanceId"] for f in ws.frames] == ["first", "second"]
+    gevent.sleep(1.2)  # the ride delay: both records written, nothing sent again
+    assert _undelivered(app) == []
+    conn.wake()
+    gevent.sleep(0.1)
+    assert len(ws.frames) == 2
+
+
+def test_take_commands_leaves_out_the_skipped_ids_and_still_fills_its_limit(app):
+    with app.app_context():
+        for n in range(4):
+            dispatch.enqueue_command("d9", "Stop", None, {"n": n})
+        db.session.commit()
+        ids = [c[0] for c in dispatch.take_commands("d9", "http://node", 10)]
+        assert len(ids) == 4
+        got = dispatch.take_commands("d9", "http://node", 2, skip={ids[0], ids[1]})
+        assert [c[0] for c in got] == ids[2:]
+        got = dispatch.take_commands("d9", "http://node", 2, skip={ids[1]})
+        assert [c[0] for c in got] == [ids[0], ids[2]]
+        db.session.remove()
