@@ -15,9 +15,19 @@ Phase 2, round-trip throughput: ``--users`` closed-loop users each start a run a
 ``--seconds`` s. Throughput = runs seen succeeded / elapsed.
 
 The same two phases run against the bare Flask + flask-sock baseline (``baselines.py dispatch``:
-in-memory queue, POST pushes an Execute frame to an idle connected WebSocket) in the same invocation.
+in-memory queue, POST pushes an Execute frame to an idle connected WebSocket) in the same invocation
+(unless ``--no-baseline``).
+
+``--production``: "ours" is the node in production mode, not embedded: gunicorn with ``--workers``
+gevent workers (``deploy/gunicorn.conf.py``; ``production.py`` runs ``rpa db upgrade`` first, as
+tests/production does) on a new database in the PostgreSQL server ``--database-url`` (dropped at the
+end) and the Redis database ``--redis-url`` (flushed first). Robots and API connections land on either
+worker, so many runs reach their executor through Redis pub/sub (the scale-out path). Server CPU (in %
+of one core: may exceed 100) and RSS are then summed over master + workers.
 
 Run:  .venv/bin/python bench/dispatch.py --robots 50 --rate 200 --seconds 20 --users 50
+      .venv/bin/python bench/dispatch.py --production --redis-url redis://127.0.0.1:6390/5 \
+          --database-url postgresql+psycopg://postgres@127.0.0.1:5439/postgres
 """
 
 from __future__ import annotations
@@ -178,19 +188,33 @@ def worker_main(cfg: dict) -> None:
 
 
 # --- controller -----------------------------------------------------------------------------------------
-def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
+def start_server(args, target: str, workdir: Path) -> h.Server:  # noqa: ANN001
+    """The server under test: ``node`` (embedded), ``production`` (gunicorn, PostgreSQL, Redis) or
+    ``baseline``."""
     if target == "node":
-        server = h.start_node(workdir / "node", env=h.diag_env(sql_log=args.sql_trace))
-        api = h.Api(server.url)
-        fx = h.node_fixture(api, "dispatch")
-        common = {"supplier": fx["supplier"], "secret": fx["secret"], "app": fx["app"], "token": api.token}
-    else:
-        server = h.start_baseline("dispatch", workdir / "baseline")
-        common = {"supplier": "x", "secret": "x", "app": None, "token": None}
-    common.update(host="127.0.0.1", port=server.port)
+        return h.start_node(workdir / "node", env=h.diag_env(sql_log=args.sql_trace))
+    if target == "production":
+        import production
+
+        return production.GunicornNode(
+            workdir / "production", args.database_url, args.redis_url, args.workers
+        )
+    return h.start_baseline("dispatch", workdir / "baseline")
+
+
+def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
+    """Both phases against one server; returns the figures (also printed)."""
+    server = start_server(args, target, workdir)
     robots = poster = None
     out: dict = {"target": target}
     try:
+        if target == "baseline":
+            common = {"supplier": "x", "secret": "x", "app": None, "token": None}
+        else:
+            api = h.Api(server.url)
+            fx = h.node_fixture(api, "dispatch")
+            common = {**fx, "token": api.token}  # supplier, secret, app
+        common.update(host="127.0.0.1", port=server.port)
         robots = h.Worker(
             Path(__file__), {**common, "role": "robots", "robots": args.robots, "prefix": "disp"}
         )
@@ -199,13 +223,16 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
             raise RuntimeError(f"{target}: only {started['ready']} of {args.robots} robots ready: {started}")
         poster = h.Worker(Path(__file__), {**common, "role": "poster", "connections": args.connections})
         time.sleep(1)
+        if target == "production":
+            sockets = ", ".join(f"pid {p}: {n}" for p, n in server.sockets_per_worker().items())
+            print(f"  [{target}] open sockets per gunicorn worker: {sockets}", flush=True)
         # phase 1: paced dispatch latency
         spy = None
-        if target == "node" and args.profile and args.profile_phase == "paced":
-            spy = h.start_pyspy(server.pid, args.seconds, args.profile)
-        cpu0 = h.cpu_seconds(server.pid)
+        if target != "baseline" and args.profile and args.profile_phase == "paced":
+            spy = h.start_pyspy(server.pid, args.seconds, args.profile, subprocesses=server.tree)
+        cpu0 = server.cpu_seconds()
         paced = poster.call(cmd="paced", rate=args.rate, seconds=args.seconds)
-        cpu = (h.cpu_seconds(server.pid) - cpu0) / paced["elapsed"]
+        cpu, usage = server.usage(cpu0, paced["elapsed"], len(paced["sent"]))
         if spy is not None:
             spy.wait(30)
             print(f"  [{target}] py-spy profile of the node over the paced phase: {args.profile}")
@@ -239,7 +266,7 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
             f"({out['achieved_rate']:.0f}/s), POST failed {out['post_failed']}, no Execute {out['lost']} | "
             f"API call -> Execute p50 {h.ms(out['p50'])} p90 {h.ms(out['p90'])} p99 {h.ms(out['p99'])} "
             f"max {h.ms(out['max'])} ms | POST answer p50 {h.ms(out['api_p50'])} p99 {h.ms(out['api_p99'])} ms"
-            f" | server CPU {cpu * 100:.0f}% | Error frames {ex['error_count']}",
+            f" | {usage} | Error frames {ex['error_count']}",
             flush=True,
         )
         for e in ex["errors"][:3]:
@@ -247,12 +274,12 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
         time.sleep(1)
         # phase 2: closed-loop round trip
         spy = None
-        if target == "node" and args.profile and args.profile_phase == "round-trip":
-            spy = h.start_pyspy(server.pid, args.seconds, args.profile)
-        cpu0 = h.cpu_seconds(server.pid)
+        if target != "baseline" and args.profile and args.profile_phase == "round-trip":
+            spy = h.start_pyspy(server.pid, args.seconds, args.profile, subprocesses=server.tree)
+        cpu0 = server.cpu_seconds()
         sql0 = h.sql_counts(args.sql_trace) if target == "node" and args.sql_trace else {}
         loop = poster.call(cmd="loop", users=args.users, seconds=args.seconds, poll_ms=args.poll_ms)
-        cpu = (h.cpu_seconds(server.pid) - cpu0) / loop["elapsed"]
+        cpu, usage = server.usage(cpu0, loop["elapsed"], len(loop["done"]))
         if spy is not None:
             spy.wait(30)
             print(f"  [{target}] py-spy profile of the node over the round-trip phase: {args.profile}")
@@ -280,7 +307,7 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
             f"  [{target}] round trip, {args.users} users: {len(rt)} runs in {loop['elapsed']:.1f}s = "
             f"{out['rt_per_s']:.0f} runs/s (start -> Execute -> ReportFinish -> succeeded in the API) | "
             f"per run p50 {h.ms(out['rt_p50'])} p99 {h.ms(out['rt_p99'])} ms | failures "
-            f"{loop['failure_count']} | GETs/run {out['gets_per_run']:.1f} | server CPU {cpu * 100:.0f}%",
+            f"{loop['failure_count']} | GETs/run {out['gets_per_run']:.1f} | {usage}",
             flush=True,
         )
         for f in loop["failures"][:3]:
@@ -311,6 +338,10 @@ def main() -> None:
     ap.add_argument("--p99-ms", type=float, default=25.0)
     ap.add_argument("--min-rps", type=float, default=300.0)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--production", action="store_true", help="ours = gunicorn + PostgreSQL + Redis")
+    ap.add_argument("--database-url", default="", help="--production: PostgreSQL server (a new db is made)")
+    ap.add_argument("--redis-url", default="", help="--production: Redis database (flushed first)")
+    ap.add_argument("--workers", type=int, default=2, help="--production: gunicorn workers")
     ap.add_argument("--profile", type=Path, default=None, help="py-spy raw profile of the node")
     ap.add_argument("--profile-phase", choices=("paced", "round-trip"), default="round-trip")
     ap.add_argument("--workdir", type=Path, default=None)
@@ -324,6 +355,10 @@ def main() -> None:
     if args.worker:
         worker_main(json.loads(args.worker))
         return
+    if args.production and not (args.database_url and args.redis_url):
+        ap.error("--production needs --database-url and --redis-url")
+    if args.production and args.sql_trace:
+        ap.error("--sql-trace counts SQLite statements: embedded mode only")
     h.raise_nofile()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     print(
@@ -331,7 +366,9 @@ def main() -> None:
         f"{args.seconds:g}s per phase, workdir {workdir}",
         flush=True,
     )
-    ours = run_target(args, "node", workdir)
+    if args.production:
+        print(f"ours: production mode, gunicorn with {args.workers} gevent workers, PostgreSQL + Redis")
+    ours = run_target(args, "production" if args.production else "node", workdir)
     base = {} if args.no_baseline else run_target(args, "baseline", workdir)
     nan = float("nan")
     print("\nmetric                         |     ours |     bare | ratio (ours/bare)")

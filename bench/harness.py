@@ -20,7 +20,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from measure import cpu_seconds, ms, pct, ratio, rss_kib, sql_counts, sqlite_count, start_pyspy
+from measure import (
+    cpu_seconds,
+    ms,
+    pct,
+    ratio,
+    rss_kib,
+    sql_counts,
+    sqlite_count,
+    start_pyspy,
+    tree_cpu_seconds,
+    tree_pids,
+    tree_rss_kib,
+)
 from wire import (
     CLOCK,
     PROBE,
@@ -69,6 +81,8 @@ __all__ = [
     "ms",
     "node_fixture",
     "pct",
+    "pg_create_database",
+    "pg_drop_database",
     "raise_nofile",
     "ratio",
     "register_frame",
@@ -78,6 +92,9 @@ __all__ = [
     "start_baseline",
     "start_node",
     "start_pyspy",
+    "tree_cpu_seconds",
+    "tree_pids",
+    "tree_rss_kib",
     "wait_http",
     "worker_channel",
 ]
@@ -119,7 +136,13 @@ def wait_http(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 
 
 class Server:
-    """A server process on 127.0.0.1 (the node or a baseline), with its log in a file."""
+    """A server process on 127.0.0.1 (the node or a baseline), with its log in a file.
+
+    ``tree`` (set by subclasses such as the gunicorn node of ``production.py``): CPU and RSS are those of
+    the whole process tree, not only of ``pid``.
+    """
+
+    tree = False
 
     def __init__(self, argv: list[str], port: int, env: dict | None = None, log: Path | None = None) -> None:
         self.port = port
@@ -136,7 +159,21 @@ class Server:
         return self.proc.pid
 
     def rss_mib(self) -> float:
-        return rss_kib(self.pid) / 1024
+        """VmRSS in MiB (summed over the process tree when ``tree``)."""
+        return (tree_rss_kib if self.tree else rss_kib)(self.pid) / 1024
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far (of the process tree when ``tree``)."""
+        return (tree_cpu_seconds if self.tree else cpu_seconds)(self.pid)
+
+    def usage(self, cpu0: float, elapsed: float, runs: int) -> tuple[float, str]:
+        """CPU used since ``cpu0`` (from ``cpu_seconds()``) over ``elapsed`` s, in cores, and a printable
+        "CPU in % of one core, CPU ms per run, RSS"."""
+        cpu_s = self.cpu_seconds() - cpu0
+        return cpu_s / elapsed, (
+            f"server CPU {cpu_s / elapsed * 100:.0f}% of a core, {cpu_s * 1000 / max(1, runs):.2f} ms/run"
+            f" | RSS {self.rss_mib():.0f} MiB"
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -205,6 +242,31 @@ def node_fixture(api: Api, tag: str) -> dict:
     """Supplier + app for a benchmark: what robots need to register and what runs are started from."""
     code = f"bench-{tag}"
     return {"supplier": code, "secret": api.add_supplier(code), "app": api.upload_app(f"bench-{tag}")}
+
+
+# --- PostgreSQL databases ---------------------------------------------------------------------------------
+def pg_create_database(url: str, name: str) -> str:
+    """Create database ``name`` on the server of ``url``; return the URL pointing at it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    engine = create_engine(u, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        con.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return u.set(database=name).render_as_string(hide_password=False)
+
+
+def pg_drop_database(url: str, name: str) -> None:
+    """Drop database ``name`` on the server of ``url`` (closing its sessions: PostgreSQL 13+)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as con:
+        con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    engine.dispose()
 
 
 # --- controller <-> worker processes (JSON lines over stdin/stdout) --------------------------------

@@ -147,20 +147,6 @@ class LocalPostgres:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def pg_create_database(url: str, name: str) -> str:
-    """Create database ``name`` on the server of ``url``; return the URL pointing at it."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    engine = create_engine(u, isolation_level="AUTOCOMMIT")
-    with engine.connect() as con:
-        con.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
-        con.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-    return u.set(database=name).render_as_string(hide_password=False)
-
-
 def pg_count(url: str) -> int:
     from sqlalchemy import create_engine
 
@@ -285,8 +271,8 @@ def main() -> None:
         if pg_url:
             args.kind = "postgresql"
             tag = os.getpid()
-            b = baseline(args, pg_create_database(pg_url, f"bench_base_{tag}"), workdir / "pg")
-            o = node(args, pg_create_database(pg_url, f"bench_node_{tag}"), workdir / "pg")
+            b = baseline(args, h.pg_create_database(pg_url, f"bench_base_{tag}"), workdir / "pg")
+            o = node(args, h.pg_create_database(pg_url, f"bench_node_{tag}"), workdir / "pg")
             results.append(("PostgreSQL", o, b, 25000))
     finally:
         if pg is not None:

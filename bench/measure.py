@@ -1,5 +1,6 @@
 """What a benchmark reads off the process under test, and how it prints the figures: percentiles, VmRSS and
-CPU from /proc, rows stored, statement counts from bench/diag, a py-spy profile.
+CPU from /proc (of one process, or of a process tree such as gunicorn's master and workers), rows stored,
+statement counts from bench/diag, a py-spy profile.
 
 Part of the benchmark harness (``harness.py`` re-exports it).
 """
@@ -57,6 +58,50 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state is [0], ppid [1]); None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` followed by all its live descendants, found by scanning /proc/*/stat for parent pids
+    (this kernel has no /proc/<pid>/task/<tid>/children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process tree: utime + stime of ``pid`` and every live descendant, plus cutime +
+    cstime of each (the CPU of children they already reaped, e.g. a gunicorn worker that was replaced), so
+    the figure only grows while the tree runs."""
+    total = 0
+    for p in tree_pids(pid):
+        fields = _stat_fields(p)
+        if fields is not None:
+            total += sum(int(v) for v in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_kib(pid: int) -> int:
+    """Sum of VmRSS over ``pid`` and its descendants in KiB (pages shared between them count once per
+    process, so this is an upper bound of the memory the tree holds)."""
+    return sum(rss_kib(p) for p in tree_pids(pid))
+
+
 def sqlite_count(path: Path, table: str = "run_instance_log") -> int:
     con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
     try:
@@ -76,8 +121,11 @@ def sql_counts(path: Path) -> dict[str, int]:
     return {k: int(v) for k, v in (item.split("=") for item in lines[-1].split()[1:])}
 
 
-def start_pyspy(pid: int, seconds: float, out: Path, rate: int = 100) -> subprocess.Popen | None:
-    """Sample ``pid`` with py-spy (raw collapsed stacks) for ``seconds``; None if py-spy is missing."""
+def start_pyspy(
+    pid: int, seconds: float, out: Path, rate: int = 100, subprocesses: bool = False
+) -> subprocess.Popen | None:
+    """Sample ``pid`` (and its child processes with ``subprocesses``, e.g. gunicorn workers) with py-spy
+    (raw collapsed stacks) for ``seconds``; None if py-spy is missing."""
     exe = ROOT / ".venv" / "bin" / "py-spy"
     if not exe.exists():
         print("  (py-spy not installed in the venv: no profile)", flush=True)
@@ -96,5 +144,6 @@ def start_pyspy(pid: int, seconds: float, out: Path, rate: int = 100) -> subproc
         "-o",
         str(out),
         "--nonblocking",
+        *(["--subprocesses"] if subprocesses else []),
     ]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
