@@ -19,6 +19,7 @@ class BaseConfig:
 
     data_dir: str = "./data"
     database_url: str = ""  # empty: SQLite file in data_dir (embedded mode)
+    db_pool_size: int = 20  # PostgreSQL connections per process (opened once, kept; more callers wait)
     redis_url: str = ""  # empty: in-process fakeredis (embedded mode)
     secret_key: str = ""  # empty: generated once and kept in data_dir/secret_key
     admin_password: str = ""  # creates user "admin" on first start when set

@@ -48,9 +48,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=key,
         SQLALCHEMY_DATABASE_URI=database_url(cfg),
-        # SQLite: hand out the connection used last, whose page cache is warm (FIFO rotation made every
-        # connection re-read pages the others had written).
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True} if cfg.database_url else {"pool_use_lifo": True},
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(cfg),
         MAX_CONTENT_LENGTH=max(cfg.upload_limits.values()) + 2**20,
         RPA_CONFIG=cfg,
         RPA_VERSION="0.1.0",
@@ -70,6 +68,17 @@ def create_app(config: NodeConfig | None = None) -> Flask:
         return resp
 
     return app
+
+
+def _engine_options(cfg: NodeConfig) -> dict:
+    """SQLite: hand out the connection used last, whose page cache is warm (FIFO rotation made every
+    connection re-read pages the others had written). PostgreSQL: ``db_pool_size`` connections,
+    opened once and kept; more callers at once wait for one. (SQLAlchemy's 5 + 10 overflow closed an
+    overflow connection on every return, so a busy worker opened a connection, and the server forked a
+    backend, for nearly every transaction.)"""
+    if not cfg.database_url:
+        return {"pool_use_lifo": True}
+    return {"pool_pre_ping": True, "pool_size": cfg.db_pool_size, "max_overflow": 0}
 
 
 def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:

@@ -33,15 +33,32 @@ def _stamps(batch: dict[str, tuple]) -> dict[int, datetime]:
     return {tick: datetime.fromtimestamp(tick / STAMP_RESOLUTION, UTC) for tick in ticks}
 
 
-def _write(batch: dict[str, tuple]) -> None:
+_LOCK_FREE = (
+    select(Robot.__table__.c.id)
+    .where(Robot.__table__.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Robot.__table__.c.id)
+    .with_for_update(skip_locked=True)
+)
+
+
+def _write(batch: dict[str, tuple]) -> dict[str, tuple]:
+    """PostgreSQL: touch the robots whose rows no other transaction holds, and return the others
+    (for the next flush). A flush never waits for a run's transaction, so it is never one half of a
+    deadlock, and it never makes a run start wait long: it locks in id order and commits at once."""
+    free = set(db.session.scalars(_LOCK_FREE, {"ids": sorted(batch)}))
     stamps = _stamps(batch)
-    rows = [{"rid": rid, "ts": stamps[int(t * STAMP_RESOLUTION)], "m": m} for rid, (t, m) in batch.items()]
+    rows = [
+        {"rid": rid, "ts": stamps[int(t * STAMP_RESOLUTION)], "m": m}
+        for rid, (t, m) in sorted(batch.items())
+        if rid in free
+    ]
     plain = [r for r in rows if r["m"] is None]
     with_metrics = [r for r in rows if r["m"] is not None]
     if plain:
         db.session.execute(_TOUCH.values(last_seen_at=bindparam("ts")), plain)
     if with_metrics:
         db.session.execute(_TOUCH.values(last_seen_at=bindparam("ts"), metrics=bindparam("m")), with_metrics)
+    return {rid: value for rid, value in batch.items() if rid not in free}
 
 
 def _write_sqlite(batch: dict[str, tuple]) -> None:
@@ -86,18 +103,21 @@ class Presence:
         batch, self._seen = self._seen, {}
         with self._app.app_context():
             try:
+                busy: dict[str, tuple] = {}
                 if db.engine.dialect.name == "sqlite":
                     _write_sqlite(batch)
                 else:
-                    _write(batch)
+                    busy = _write(batch)
                 db.session.commit()
+                for rid, value in busy.items():  # touched next time (unless heard from again)
+                    self._seen.setdefault(rid, value)
             except Exception:
                 db.session.rollback()
                 for rid, value in batch.items():  # keep them for the next round
                     self._seen.setdefault(rid, value)
                 log.exception("Presence: flush of %d robots failed; retrying", len(batch))
                 return 0
-        return len(batch)
+        return len(batch) - len(busy)
 
     def _loop(self) -> None:
         while True:

@@ -50,6 +50,21 @@ _CLAIM = (
     )
     .values(current_run_id=bindparam("b_run"), last_dispatch_at=bindparam("b_now"))
 )
+# PostgreSQL: a robot row another transaction holds (a claim by another process, a presence flush)
+# is skipped, not waited for. Two processes claiming robots of a batch in different orders would
+# otherwise wait on each other, and that is a deadlock (1 s, then one batch fails and is replayed).
+_CLAIM_SKIP_LOCKED = _CLAIM.where(
+    ROBOT.c.id.in_(
+        select(ROBOT.c.id)
+        .where(
+            ROBOT.c.id == bindparam("b_robot"),
+            ROBOT.c.current_run_id.is_(None),
+            ROBOT.c.online.is_(True),
+            ROBOT.c.state == "enabled",
+        )
+        .with_for_update(skip_locked=True)
+    )
+)
 _RELEASE = (
     update(ROBOT)
     .where(ROBOT.c.id == bindparam("b_robot"), ROBOT.c.current_run_id == bindparam("b_run"))
@@ -155,8 +170,11 @@ def idle_robots(only: str | None = None, limit: int = CANDIDATE_PAGE) -> list[Ro
 
 
 def claim_robot(robot_id: str, run_id: str, now: datetime) -> bool:
-    """Give ``run_id`` to the robot if it is still idle, online and enabled (compare-and-set)."""
-    return conn().execute(_CLAIM, {"b_robot": robot_id, "b_run": run_id, "b_now": now}).rowcount == 1
+    """Give ``run_id`` to the robot if it is still idle, online and enabled (compare-and-set); a
+    robot whose row another transaction holds counts as taken (PostgreSQL; SQLite has one writer)."""
+    c = conn()
+    stmt = _CLAIM_SKIP_LOCKED if c.dialect.name == "postgresql" else _CLAIM
+    return c.execute(stmt, {"b_robot": robot_id, "b_run": run_id, "b_now": now}).rowcount == 1
 
 
 def release_robot(robot_id: str, run_id: str) -> bool:
