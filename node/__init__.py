@@ -158,7 +158,7 @@ def _register_errors(app: Flask) -> None:
 
 
 def start_background(app: Flask) -> None:
-    """Start this process's greenlets: log writer, presence flusher, lifecycle sweeper."""
+    """Start this process's greenlets: bus listener, log writer, presence flusher, lifecycle sweeper."""
     from common.db import db
     from common.runtime_tuning import GcPolicy
     from common.sqlite_wal import WalCheckpointer
@@ -170,6 +170,7 @@ def start_background(app: Flask) -> None:
         engine = db.engine
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         rt.extras.setdefault("wal", WalCheckpointer(engine)).start()
+    rt.bus.start()
     for writer in (rt.logs, rt.desk):
         writer.start()
     rt.presence.start()

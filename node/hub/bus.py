@@ -34,8 +34,13 @@ class CommandBus:
         self._listener: gevent.Greenlet | None = None
 
     def subscribe(self, handler: Handler) -> None:
-        """Deliver every notification to ``handler`` (one per process: the connection registry)."""
+        """Deliver every notification to ``handler`` (one per process: the connection registry).
+        Notifications from other processes arrive once ``start`` has run."""
         self._handler = handler
+
+    def start(self) -> None:
+        """Listen to other processes' notifications (Redis pub/sub; in-process mode needs nothing).
+        Only a serving process does: a CLI or RQ job publishes, and its loop never runs a listener."""
         if self._distributed and self._listener is None:
             self._listener = gevent.spawn(self._listen)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import time
 
+import gevent
 import pytest
 import sqlalchemy as sa
 
@@ -49,6 +50,7 @@ def pg_app(tmp_path, postgres_url, redis_url):
     other = sa.create_engine(postgres_url)  # "another process": its own connection and transaction
     yield app, other
     other.dispose()
+    app.extensions["rpa"].bus.close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -87,3 +89,15 @@ def test_a_run_start_skips_a_robot_row_held_elsewhere(pg_app):
             elapsed = time.monotonic() - t0
             db.session.remove()
     assert elapsed < 0.5 and started.status == "dispatched" and started.robot_id == "p2"
+
+
+def test_an_app_listens_to_the_bus_only_once_started(pg_app):
+    """The factory starts no background work: a process that is not monkey-patched (a CLI, an RQ
+    job, this test) must never run a Redis listener, which would block it in a socket read."""
+    app, _other = pg_app
+    bus = app.extensions["rpa"].bus
+    assert bus._listener is None
+    gevent.sleep(0.01)  # with a listener spawned by the factory, this never returned
+    bus.start()
+    assert bus._listener is not None
+    bus.close()
