@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Integer, String, bindparam, insert, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.db import UTCDateTime, connection, db
+from common.db import UTCDateTime, connection, db, insert_rows
 from common.timeutil import iso, utcnow
 
 GENESIS = "0" * 64
@@ -64,7 +64,6 @@ _MOVE_HEAD = (
     .where(AuditHead.__table__.c.id == 1)
     .values(seq=bindparam("v_seq"), hash=bindparam("v_hash"))
 )
-_INSERT_EVENT = insert(AuditEvent.__table__)
 
 
 def record(
@@ -118,7 +117,7 @@ def record_many(events: list[Event]) -> None:
             }
         )
         prev = digest
-    conn.execute(_INSERT_EVENT, rows)
+    insert_rows(AuditEvent.__table__, rows)
     conn.execute(_MOVE_HEAD, {"v_seq": seq, "v_hash": prev})
 
 

@@ -8,13 +8,14 @@ only once its writes are committed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Connection, DateTime, MetaData, event
+from sqlalchemy import JSON, Boolean, Connection, DateTime, Integer, MetaData, String, Table, event, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
@@ -125,3 +126,70 @@ def _run_after_commit(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_after_commit(session: Session) -> None:
     session.info.pop("rpa_after_commit", None)
+
+
+def insert_rows(table: Table, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts with the same keys) in the current transaction.
+
+    SQLite: one driver-level executemany that stores every value exactly as Core does (UTCDateTime
+    as its text, JSON as its text, booleans as 0/1) without Core's per-row parameter processing, a
+    tenth of the node's CPU in the dispatch round trip. Other databases, or rows that leave out a
+    column with a Python-side default (Core fills it): Core's insert."""
+    if not rows:
+        return
+    conn = connection()
+    plan = _sqlite_insert_plan(table, tuple(rows[0])) if conn.dialect.name == "sqlite" else None
+    if plan is None:
+        conn.execute(insert(table), rows)
+        return
+    sql, converters = plan
+    keys = tuple(rows[0])
+    values = [tuple(conv(row[key]) for key, conv in zip(keys, converters, strict=True)) for row in rows]
+    conn.connection.driver_connection.executemany(sql, values)
+
+
+_plans: dict[tuple[Table, tuple[str, ...]], tuple[str, list[Callable]] | None] = {}
+
+
+def _sqlite_insert_plan(table: Table, keys: tuple[str, ...]) -> tuple[str, list[Callable]] | None:
+    """(INSERT text, a converter per key) for rows with these keys, or None when Core must insert."""
+    key = (table, keys)
+    if key not in _plans:
+        columns = [table.c[k] for k in keys]
+        converters = [_sqlite_value(c.type) for c in columns]
+        defaulted = [c for c in table.c if c.default is not None and c.key not in keys and not c.primary_key]
+        if defaulted or None in converters:
+            _plans[key] = None
+        else:
+            names, marks = ", ".join(c.name for c in columns), ", ".join("?" * len(columns))
+            _plans[key] = (f"INSERT INTO {table.name} ({names}) VALUES ({marks})", converters)
+    return _plans[key]
+
+
+def _same(value: object) -> object:
+    return value
+
+
+def _sqlite_utc_text(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTCDateTime column")
+    return sqlite_datetime(value)
+
+
+def _sqlite_value(type_: object) -> Callable | None:
+    """How Core's SQLite dialect stores a Python value of this column type; None: leave it to Core."""
+    if isinstance(type_, UTCDateTime):
+        return _sqlite_utc_text
+    if isinstance(type_, JSON):
+        return json.dumps  # JSON null for None, as Core stores it (none_as_null is off)
+    if isinstance(type_, Boolean):
+        return _sqlite_bool
+    if isinstance(type_, String | Integer):  # Text is a String, BigInteger an Integer
+        return _same
+    return None
+
+
+def _sqlite_bool(value: bool | None) -> int | None:
+    return None if value is None else int(value)

@@ -99,8 +99,9 @@ def get_run(run_id: str) -> RunInstance:
 
 
 def read_run(run_id: str) -> Row:
-    """A run's row for reading (no ORM object: the API polls this one often)."""
-    run = store.run_row(run_id)
+    """A run's row for reading (no ORM object, no session: the API polls this one often)."""
+    with unit_of_work(db.engine):
+        run = store.run_row(run_id)
     if run is None:
         raise ApiError(NOT_FOUND, f"runInstanceId: no run {run_id!r}", 404)
     return run

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, or_, select, update
 
-from common.db import connection
+from common.db import connection, insert_rows
 from node.schedule.models import Robot, RobotCommand, RunInstance, RunTransition
 
 RUN = RunInstance.__table__
@@ -28,8 +28,6 @@ _RUN_STATE = select(RUN.c.robot_id, RUN.c.attempt, RUN.c.status, RUN.c.finished_
 )
 _RUNS = select(RUN).where(RUN.c.id.in_(bindparam("b_runs", expanding=True)))
 _ANY_PENDING = select(RUN.c.id).where(RUN.c.status == "pending").limit(1)
-_INSERT_RUN = insert(RUN)
-_INSERT_TRANSITION = insert(TRANSITION)
 _ROBOT = select(ROBOT.c.online, ROBOT.c.state, ROBOT.c.current_run_id, ROBOT.c.supplier_code).where(
     ROBOT.c.id == bindparam("b_robot")
 )
@@ -92,7 +90,6 @@ _PENDING_FOR_ROBOT_ONE_ENGINE = (
     .order_by(RUN.c.created_at, RUN.c.id)
     .limit(CANDIDATE_PAGE)
 )
-_PUT_COMMAND = insert(COMMAND)
 # A command with its run's columns (NULL for commands without a run), in one read.
 _TAKE_COMMANDS = (
     select(
@@ -149,12 +146,12 @@ def any_pending() -> bool:
 
 def insert_runs(rows: list[dict]) -> None:
     """New run rows (all with the same keys)."""
-    conn().execute(_INSERT_RUN, rows)
+    insert_rows(RUN, rows)
 
 
 def insert_transitions(rows: list[dict]) -> None:
     """Record status changes (``run_instance_id, attempt, from_status, to_status, cause, at``)."""
-    conn().execute(_INSERT_TRANSITION, rows)
+    insert_rows(TRANSITION, rows)
 
 
 def robot_row(robot_id: str) -> Row | None:
@@ -204,7 +201,7 @@ def command(robot_id: str, action: str, run_id: str | None, body: dict | None, n
 
 def put_commands(rows: list[dict]) -> None:
     """Append commands (rows from ``command``) to robots' inboxes."""
-    conn().execute(_PUT_COMMAND, rows)
+    insert_rows(COMMAND, rows)
 
 
 def undelivered(robot_id: str, limit: int) -> list[Row]:
