@@ -9,6 +9,7 @@ only once its writes are committed.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -21,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.types import TypeDecorator
 
 from common.timeutil import UTC
+
+log = logging.getLogger(__name__)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -98,8 +101,17 @@ def unit_of_work(engine: Engine) -> Iterator[Connection]:
                 yield conn
         finally:
             _unit.reset(token)
-    for hook in unit.after_commit:
-        hook()
+    _run_hooks(unit.after_commit)
+
+
+def _run_hooks(hooks: list[Callable[[], None]]) -> None:
+    """After a commit: a failing hook is logged, never raised (the caller must not take a
+    committed transaction for a failed one and apply its writes again)."""
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("after-commit hook %r failed", hook)
 
 
 def connection() -> Connection:
@@ -119,8 +131,7 @@ def on_commit(hook: Callable[[], None]) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
-    for hook in session.info.pop("rpa_after_commit", ()):
-        hook()
+    _run_hooks(session.info.pop("rpa_after_commit", []))
 
 
 @event.listens_for(Session, "after_rollback")

@@ -109,3 +109,19 @@ def test_a_unit_of_work_runs_its_hooks_after_commit_and_never_after_rollback(app
         assert seen == ["committed"]
         assert db.session.execute(text("SELECT v FROM t")).scalars().all() == [1]
         db.session.remove()
+
+
+def test_a_failing_after_commit_hook_does_not_make_the_commit_look_failed(app, caplog):
+    from sqlalchemy import text
+
+    from common.db import db, on_commit, unit_of_work
+
+    def broken() -> None:
+        raise RuntimeError("hook")
+
+    with app.app_context():
+        with unit_of_work(db.engine) as conn:  # no exception escapes: the writes stay applied once
+            conn.execute(text("CREATE TABLE h (v INTEGER)"))
+            on_commit(broken)
+        assert "after-commit hook" in caplog.text
+        db.session.remove()
