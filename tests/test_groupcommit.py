@@ -63,6 +63,7 @@ def test_stop_waits_for_the_batch_being_written(writer):
 
 
 def test_a_riding_item_goes_with_the_next_batch_and_costs_no_commit_of_its_own(writer):
+    """A record that rides is written in the transaction of the next item that wakes the writer."""
     riding = writer.ride("mark")
     gevent.sleep(0.005)  # well inside ride_delay: nothing woke the writer
     assert writer.applied == [] and not riding.ready()
@@ -72,6 +73,7 @@ def test_a_riding_item_goes_with_the_next_batch_and_costs_no_commit_of_its_own(w
 
 
 def test_a_riding_item_alone_is_written_after_the_ride_delay(writer):
+    """Nothing else comes: the ride delay writes it; its failure is its result."""
     riding = writer.ride("mark")
     assert riding.get(timeout=1) == "ok:mark"
     assert writer.applied == [["mark"]]
@@ -80,6 +82,7 @@ def test_a_riding_item_alone_is_written_after_the_ride_delay(writer):
 
 
 def test_stop_writes_what_still_rides(app):
+    """Stopping (SIGTERM drain) writes what still rides before the writer ends."""
     rec = Recorder(app)
     rec.start()
     riding = rec.ride("mark")
@@ -89,6 +92,7 @@ def test_stop_writes_what_still_rides(app):
 
 
 def test_a_unit_of_work_runs_its_hooks_after_commit_and_never_after_rollback(app):
+    """Bus notifications (hooks) follow a commit, never a rollback."""
     from sqlalchemy import text
 
     from common.db import connection, db, on_commit, unit_of_work
@@ -112,6 +116,7 @@ def test_a_unit_of_work_runs_its_hooks_after_commit_and_never_after_rollback(app
 
 
 def test_a_failing_after_commit_hook_does_not_make_the_commit_look_failed(app, caplog):
+    """A hook that raises is logged; the committed unit is not reported as failed."""
     from sqlalchemy import text
 
     from common.db import db, on_commit, unit_of_work
@@ -125,3 +130,31 @@ def test_a_failing_after_commit_hook_does_not_make_the_commit_look_failed(app, c
             on_commit(broken)
         assert "after-commit hook" in caplog.text
         db.session.remove()
+
+
+class Notifier(Recorder):
+    """Registers an after-commit hook per item, as the run desk does for bus notifications."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        super().__init__(app)
+        self.fired: list[str] = []
+
+    def apply(self, items):  # noqa: ANN001, ANN201
+        from common.db import on_commit
+
+        for item in items:
+            on_commit(lambda item=item: self.fired.append(item))
+        return super().apply(items)
+
+
+def test_hooks_of_a_failed_batch_are_dropped_and_each_good_item_notifies_once(app):
+    """The batch [a, bad] rolls back (its hooks with it); a is then written alone and notifies once."""
+    rec = Notifier(app)
+    rec.start()
+    try:
+        jobs = [gevent.spawn(rec.submit, item) for item in ("a", "bad")]
+        gevent.joinall(jobs)
+        assert jobs[0].value == "ok:a" and isinstance(jobs[1].exception, RuntimeError)
+        assert rec.fired == ["a"]
+    finally:
+        rec.stop()

@@ -58,6 +58,7 @@ def _stored(conn) -> list[tuple]:  # noqa: ANN001
 
 
 def test_the_driver_path_stores_what_core_stores(sample):
+    """Same stored text, numbers and NULLs as Core, read back as the same values."""
     with unit_of_work(db.engine) as conn:
         conn.execute(sa.insert(SAMPLE), ROWS)
         by_core = _stored(conn)
@@ -70,6 +71,7 @@ def test_the_driver_path_stores_what_core_stores(sample):
 
 
 def test_a_naive_time_is_refused_and_a_missing_default_goes_through_core(sample):
+    """A naive datetime is refused; a row missing a defaulted column is left to Core."""
     with pytest.raises(ValueError, match="naive"), unit_of_work(db.engine):
         insert_rows(SAMPLE, [{"name": "n", "at": datetime(2026, 1, 1), "kind": "k"}])
     with unit_of_work(db.engine):

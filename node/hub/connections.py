@@ -66,7 +66,7 @@ class Connection:
             with self.registry.app.app_context():
                 while not self.closed:
                     self._again = False
-                    with unit_of_work(db.engine):  # reads only
+                    with unit_of_work(db.engine):  # one short read transaction per round
                         cmds = dispatch.take_commands(
                             self.robot_id, self.base_url, DELIVERY_BATCH, skip=self._unrecorded
                         )

@@ -37,7 +37,7 @@ _LOCK_FREE = (
     select(Robot.__table__.c.id)
     .where(Robot.__table__.c.id.in_(bindparam("ids", expanding=True)))
     .order_by(Robot.__table__.c.id)
-    .with_for_update(skip_locked=True)
+    .with_for_update(skip_locked=True, key_share=True)
 )
 
 

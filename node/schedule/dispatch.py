@@ -15,7 +15,7 @@ from urllib.parse import quote
 from gevent.event import AsyncResult
 from sqlalchemy import Row, select
 
-from common.db import db
+from common.db import connection, db
 from common.timeutil import utcnow
 from node.context import runtime
 from node.hub.bus import notify_after_commit
@@ -35,8 +35,9 @@ def engines_by_supplier() -> dict[str, set[str]]:
     global _engines_cache
     now = time.monotonic()
     if _engines_cache is None or now - _engines_cache[0] > ENGINES_CACHE_SECONDS:
-        rows = db.session.scalars(select(Supplier).where(Supplier.enabled))
-        _engines_cache = (now, {s.code: set(s.engines or []) for s in rows})
+        # the caller's connection: a writer inside its unit of work must not take a second one
+        rows = connection().execute(select(Supplier.code, Supplier.engines).where(Supplier.enabled))
+        _engines_cache = (now, {code: set(engines or []) for code, engines in rows})
     return _engines_cache[1]
 
 

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from common import audit
-from common.db import db
+from common.db import connection, db
 from common.envelope import BAD_REQUEST, CONFLICT, DUPLICATE_CONNECTION, NOT_FOUND, ROBOT_DISABLED, ApiError
 from common.timeutil import utcnow
 from node.context import runtime
@@ -187,8 +187,10 @@ def bind_license(license_id: int, robot_id: str, actor: str) -> License:
 
 
 def license_content(robot_id: str) -> str | None:
-    lic = db.session.scalar(select(License).where(License.robot_id == robot_id))
-    return runtime().box.open(lic.content_sealed) if lic else None
+    """The robot's bound license, unsealed (read on the caller's connection: inbox delivery reads
+    in its own short transaction and must not take a second one)."""
+    sealed = connection().execute(select(License.content_sealed).where(License.robot_id == robot_id)).scalar()
+    return runtime().box.open(sealed) if sealed is not None else None
 
 
 def list_licenses() -> list[License]:

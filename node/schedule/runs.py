@@ -49,11 +49,14 @@ def start_run(
     Checks (reads only) happen here; the write goes through the run-start group commit.
     """
     rt = runtime()
-    with unit_of_work(db.engine):  # reads only: a short Core transaction, ended before the writer
+    # Never hold a pooled connection while waiting for the writer (or for a second connection):
+    # the session's (from authentication) is released first; the reads use one short transaction.
+    db.session.rollback()
+    with unit_of_work(db.engine):
         ver = resolve_version(app_id, version)
     if options.robot_id:
         _check_requested_robot(options.robot_id, ver.engine)
-        db.session.rollback()  # end its read transaction before waiting for the writer
+        db.session.rollback()
     stored_args = args_mod.normalise(arguments, ver.arguments, rt.box)
     row = {
         "id": new_run_id(),
@@ -99,9 +102,8 @@ def get_run(run_id: str) -> RunInstance:
 
 
 def read_run(run_id: str) -> Row:
-    """A run's row for reading (no ORM object, no session: the API polls this one often)."""
-    with unit_of_work(db.engine):
-        run = store.run_row(run_id)
+    """A run's row for reading (no ORM object: the API polls this one often)."""
+    run = store.run_row(run_id)
     if run is None:
         raise ApiError(NOT_FOUND, f"runInstanceId: no run {run_id!r}", 404)
     return run

@@ -51,6 +51,9 @@ _CLAIM = (
 # PostgreSQL: a robot row another transaction holds (a claim by another process, a presence flush)
 # is skipped, not waited for. Two processes claiming robots of a batch in different orders would
 # otherwise wait on each other, and that is a deadlock (1 s, then one batch fails and is replayed).
+# The price: a run started in the few milliseconds a presence flush holds its rows may find no
+# robot and wait in the queue for the next sweep (1 s). FOR NO KEY UPDATE: foreign-key checks of
+# rows that refer to the robot do not conflict with it.
 _CLAIM_SKIP_LOCKED = _CLAIM.where(
     ROBOT.c.id.in_(
         select(ROBOT.c.id)
@@ -60,7 +63,7 @@ _CLAIM_SKIP_LOCKED = _CLAIM.where(
             ROBOT.c.online.is_(True),
             ROBOT.c.state == "enabled",
         )
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
 )
 _RELEASE = (

@@ -65,6 +65,7 @@ def _undelivered(app) -> list[dict]:  # noqa: ANN001
 
 
 def test_a_command_whose_delivery_is_not_yet_recorded_is_not_sent_again(hub):
+    """A second wake-up before the record is written sends only the new command."""
     app, conn, ws = hub
     _enqueue(app, {"runInstanceId": "first"})
     gevent.sleep(0.1)
@@ -81,6 +82,7 @@ def test_a_command_whose_delivery_is_not_yet_recorded_is_not_sent_again(hub):
 
 
 def test_take_commands_leaves_out_the_skipped_ids_and_still_fills_its_limit(app):
+    """Skipped ids do not count against the limit."""
     with app.app_context():
         for n in range(4):
             dispatch.enqueue_command("d9", "Stop", None, {"n": n})
@@ -92,3 +94,23 @@ def test_take_commands_leaves_out_the_skipped_ids_and_still_fills_its_limit(app)
         got = dispatch.take_commands("d9", "http://node", 2, skip={ids[1]})
         assert [c[0] for c in got] == [ids[0], ids[2]]
         db.session.remove()
+
+
+def test_a_record_that_fails_is_not_sent_again_on_this_connection(hub, monkeypatch, caplog):
+    """Fault injection: the run desk fails to write the record. The command stays undelivered in the
+    inbox (the next connection gets it again), but this connection, which has sent it, does not."""
+    from node.schedule import batches
+
+    app, _conn, ws = hub
+
+    def broken(items):  # noqa: ANN001, ANN202
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(batches, "apply_marks", broken)
+    _enqueue(app, {"runInstanceId": "first"})
+    gevent.sleep(1.3)  # sent; its record fails after the ride delay
+    assert "not recorded" in caplog.text
+    assert _undelivered(app) == [{"runInstanceId": "first"}]
+    _enqueue(app, {"runInstanceId": "second"})
+    gevent.sleep(0.1)
+    assert [f["body"]["runInstanceId"] for f in ws.frames] == ["first", "second"]

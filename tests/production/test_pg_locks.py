@@ -64,6 +64,7 @@ def _last_seen(app) -> dict:  # noqa: ANN001
 
 
 def test_presence_skips_a_robot_row_held_elsewhere_and_writes_it_next_time(pg_app):
+    """The flush does not wait for a held row; it writes it on the next flush."""
     app, other = pg_app
     presence = app.extensions["rpa"].presence
     with other.connect() as conn, conn.begin():
@@ -80,6 +81,7 @@ def test_presence_skips_a_robot_row_held_elsewhere_and_writes_it_next_time(pg_ap
 
 
 def test_a_run_start_skips_a_robot_row_held_elsewhere(pg_app):
+    """A claim does not wait for a held robot row; the run goes to the next idle robot."""
     app, other = pg_app
     with other.connect() as conn, conn.begin():
         conn.execute(sa.text("SELECT id FROM robot WHERE id = 'p1' FOR UPDATE"))
