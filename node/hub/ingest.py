@@ -49,9 +49,11 @@ _SQLITE_INSERT = (
 
 
 def _insert_rows_sqlite(rows: list[dict]) -> None:
-    """SQLite: one driver-level executemany in the session's transaction. Core's executemany spends
+    """SQLite: one driver-level executemany in the batch's transaction. Core's executemany spends
     most of its time on per-row parameter processing (two datetime processors per row); here the
-    only conversion is the timestamp's text, exactly as UTCDateTime stores it."""
+    only conversion is the timestamp's text, exactly as UTCDateTime stores it. ``insert_rows`` does
+    the same for any table; this hot path keeps its hand-unrolled tuples (~0.5 µs a line less,
+    measured against it on 8,000-line batches)."""
     dbapi = connection().connection.driver_connection
     dbapi.executemany(
         _SQLITE_INSERT,

@@ -38,14 +38,15 @@ _IDLE = (
     .limit(bindparam("b_limit"))
 )
 _IDLE_ONE = _IDLE.where(ROBOT.c.id == bindparam("b_robot"))
+_CLAIMABLE = (  # this robot, if it is idle, online and enabled
+    ROBOT.c.id == bindparam("b_robot"),
+    ROBOT.c.current_run_id.is_(None),
+    ROBOT.c.online.is_(True),
+    ROBOT.c.state == "enabled",
+)
 _CLAIM = (
     update(ROBOT)
-    .where(
-        ROBOT.c.id == bindparam("b_robot"),
-        ROBOT.c.current_run_id.is_(None),
-        ROBOT.c.online.is_(True),
-        ROBOT.c.state == "enabled",
-    )
+    .where(*_CLAIMABLE)
     .values(current_run_id=bindparam("b_run"), last_dispatch_at=bindparam("b_now"))
 )
 # PostgreSQL: a robot row another transaction holds (a claim by another process, a presence flush)
@@ -55,16 +56,7 @@ _CLAIM = (
 # robot and wait in the queue for the next sweep (1 s). FOR NO KEY UPDATE: foreign-key checks of
 # rows that refer to the robot do not conflict with it.
 _CLAIM_SKIP_LOCKED = _CLAIM.where(
-    ROBOT.c.id.in_(
-        select(ROBOT.c.id)
-        .where(
-            ROBOT.c.id == bindparam("b_robot"),
-            ROBOT.c.current_run_id.is_(None),
-            ROBOT.c.online.is_(True),
-            ROBOT.c.state == "enabled",
-        )
-        .with_for_update(skip_locked=True, key_share=True)
-    )
+    ROBOT.c.id.in_(select(ROBOT.c.id).where(*_CLAIMABLE).with_for_update(skip_locked=True, key_share=True))
 )
 _RELEASE = (
     update(ROBOT)
