@@ -29,6 +29,10 @@ class BaseConfig:
     log_json: bool = True
     testing: bool = False
 
+    def __post_init__(self) -> None:
+        if self.db_pool_size < 1:  # SQLAlchemy reads 0 as "no limit"
+            raise ValueError(f"db_pool_size: at least 1 connection, not {self.db_pool_size}")
+
     def with_overrides(self, **overrides: Any) -> BaseConfig:
         """Return a copy with the given fields replaced (unknown names raise TypeError)."""
         return replace(self, **overrides)
@@ -123,6 +127,10 @@ def load_config(
     for name in names:
         env = os.environ.get(f"RPA_{name.upper()}")
         if env is not None and env != "" and not isinstance(getattr(defaults, name), dict):
-            values[name] = _coerce(env, getattr(defaults, name))
+            try:
+                values[name] = _coerce(env, getattr(defaults, name))
+            except ValueError:
+                kind = type(getattr(defaults, name)).__name__
+                raise ValueError(f"RPA_{name.upper()}: {kind} expected, not {env!r}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     return cls(**values)

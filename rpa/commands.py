@@ -11,7 +11,10 @@ from config.settings import NodeConfig, load_config
 
 
 def _node_config(config: str | None, data_dir: str | None, **extra) -> NodeConfig:  # noqa: ANN003
-    return load_config(NodeConfig, config, data_dir=data_dir, **extra)  # type: ignore[return-value]
+    try:
+        return load_config(NodeConfig, config, data_dir=data_dir, **extra)  # type: ignore[return-value]
+    except ValueError as exc:  # a setting that cannot be used: say which, no traceback
+        raise click.ClickException(str(exc)) from None
 
 
 def _app(config: str | None, data_dir: str | None):  # noqa: ANN202

@@ -24,3 +24,13 @@ def test_unknown_toml_key_is_an_error(tmp_path):
     cfg_file.write_text("heartbeat_intervall = 3\n")
     with pytest.raises(ValueError, match="heartbeat_intervall"):
         load_config(NodeConfig, cfg_file)
+
+
+def test_a_setting_that_cannot_be_used_is_named(monkeypatch):
+    """A number that is not one names its variable; a pool of 0 (SQLAlchemy: "no limit") is refused."""
+    monkeypatch.setenv("RPA_DB_POOL_SIZE", "abc")
+    with pytest.raises(ValueError, match=r"RPA_DB_POOL_SIZE: int expected, not 'abc'"):
+        load_config(NodeConfig)
+    monkeypatch.setenv("RPA_DB_POOL_SIZE", "0")
+    with pytest.raises(ValueError, match="db_pool_size: at least 1"):
+        load_config(NodeConfig)
