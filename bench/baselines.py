@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
-def _table(metadata):  # noqa: ANN001, ANN202
+def _table(metadata):
     from sqlalchemy import BigInteger, Column, DateTime, Index, Integer, String, Table, Text
 
     big = BigInteger().with_variant(Integer, "sqlite")
@@ -41,14 +41,14 @@ def _table(metadata):  # noqa: ANN001, ANN202
     )
 
 
-def _engine(url: str):  # noqa: ANN202
+def _engine(url: str):
     from sqlalchemy import create_engine, event
 
     engine = create_engine(url)
     if url.startswith("sqlite"):
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _rec) -> None:  # noqa: ANN001
+        def _pragmas(dbapi_conn, _rec) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -73,7 +73,7 @@ def _rows(run_id: str, robot_id: str, logs: list[dict]) -> list[dict]:
     ]
 
 
-def _serve(app, port: int) -> None:  # noqa: ANN001
+def _serve(app, port: int) -> None:
     from gevent.pywsgi import WSGIServer
 
     WSGIServer(("127.0.0.1", port), app, log=None).serve_forever()
@@ -114,16 +114,16 @@ def hub(port: int, workdir: Path) -> None:
     sock = Sock(app)
 
     @app.get("/healthz")
-    def healthz():  # noqa: ANN202
+    def healthz():
         return jsonify(ok=True)
 
     @app.get("/count")
-    def count():  # noqa: ANN202
+    def count():
         with engine.connect() as con:
             return jsonify(count=con.exec_driver_sql("SELECT count(*) FROM run_instance_log").scalar())
 
     @sock.route("/robothub/<robot_id>")
-    def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
+    def robothub(ws, robot_id: str) -> None:
         try:
             while True:
                 text = ws.receive(timeout=60)
@@ -178,11 +178,11 @@ def dispatch(port: int, workdir: Path) -> None:
         conns[robot_id].send(json.dumps({"action": "Execute", "body": json.dumps(body)}))
 
     @app.get("/healthz")
-    def healthz():  # noqa: ANN202
+    def healthz():
         return jsonify(ok=True)
 
     @app.post("/api/v1/runs")
-    def start():  # noqa: ANN202
+    def start():
         request.get_json(force=True)
         run_id = f"r_{next(counter):08d}"
         status[run_id] = "pending"
@@ -193,7 +193,7 @@ def dispatch(port: int, workdir: Path) -> None:
         return jsonify(successful=True, resultHint="", resultValue={"runInstanceId": run_id}), 201
 
     @app.get("/api/v1/runs/<run_id>")
-    def get(run_id: str):  # noqa: ANN202
+    def get(run_id: str):
         if run_id not in status:
             return jsonify(successful=False, resultHint="no run", resultValue={"errorCode": 10006}), 404
         return jsonify(
@@ -201,7 +201,7 @@ def dispatch(port: int, workdir: Path) -> None:
         )
 
     @sock.route("/robothub/<robot_id>")
-    def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
+    def robothub(ws, robot_id: str) -> None:
         try:
             while True:
                 text = ws.receive(timeout=60)

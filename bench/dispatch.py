@@ -41,11 +41,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness as h  # noqa: E402
+import harness as h
 
 
 # --- worker processes ----------------------------------------------------------------------------------
-def robots_worker(cfg: dict, read_command, reply) -> None:  # noqa: ANN001
+def robots_worker(cfg: dict, read_command, reply) -> None:
     import gevent
     from gevent.lock import Semaphore
 
@@ -104,7 +104,7 @@ def robots_worker(cfg: dict, read_command, reply) -> None:  # noqa: ANN001
             reply({"executes": executes, "errors": errors[:20], "error_count": len(errors)})
 
 
-def poster_worker(cfg: dict, read_command, reply) -> None:  # noqa: ANN001
+def poster_worker(cfg: dict, read_command, reply) -> None:
     import gevent
     from gevent.pool import Pool
 
@@ -188,7 +188,7 @@ def worker_main(cfg: dict) -> None:
 
 
 # --- controller -----------------------------------------------------------------------------------------
-def start_server(args, target: str, workdir: Path) -> h.Server:  # noqa: ANN001
+def start_server(args, target: str, workdir: Path) -> h.Server:
     """The server under test: ``node`` (embedded), ``production`` (gunicorn, PostgreSQL, Redis) or
     ``baseline``."""
     if target == "node":
@@ -202,7 +202,7 @@ def start_server(args, target: str, workdir: Path) -> h.Server:  # noqa: ANN001
     return h.start_baseline("dispatch", workdir / "baseline")
 
 
-def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
+def run_target(args, target: str, workdir: Path) -> dict:
     """Both phases against one server; returns the figures (also printed)."""
     server = start_server(args, target, workdir)
     robots = poster = None
@@ -317,7 +317,7 @@ def run_target(args, target: str, workdir: Path) -> dict:  # noqa: ANN001
             if wk is not None:
                 try:
                     wk.send(cmd="stop")
-                except Exception:  # noqa: BLE001
+                except Exception:
                     pass
                 wk.close()
         server.stop()

@@ -222,7 +222,7 @@ class Api:
         self.token = r.json()["resultValue"]["token"]
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 
-    def value(self, method: str, path: str, **kw):  # noqa: ANN201
+    def value(self, method: str, path: str, **kw):
         r = self.http.request(method, f"{self.url}/api/v1{path}", timeout=60, **kw)
         if r.status_code >= 300:
             raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:300]}")
@@ -305,7 +305,7 @@ class Worker:
             self.proc.kill()
 
 
-def worker_channel():  # noqa: ANN201
+def worker_channel():
     """(read_command, reply) for a gevent worker process: cooperative stdin, line-buffered stdout."""
     from gevent.fileobject import FileObjectPosix
 

@@ -42,12 +42,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness as h  # noqa: E402
-from hub_executors import worker_main  # noqa: E402
+import harness as h
+from hub_executors import worker_main
 
 
 # --- controller -------------------------------------------------------------------------------------
-def run_target(args, target: str, workdir: Path, steps: list[int], deadline: float) -> list[dict]:  # noqa: ANN001
+def run_target(args, target: str, workdir: Path, steps: list[int], deadline: float) -> list[dict]:
     if target == "node":
         server = h.start_node(workdir / "node", env=h.diag_env(gc_log=args.gc_trace))
         api = h.Api(server.url)

@@ -47,7 +47,7 @@ def worker_main(cfg: dict) -> None:
     grown = Event()
     base = f"http://{cfg['host']}:{cfg['port']}"
 
-    def await_probe(ws, timeout: float = 30.0) -> list[str]:  # noqa: ANN001
+    def await_probe(ws, timeout: float = 30.0) -> list[str]:
         """Read until the probe's Error; return the other Error messages seen before it."""
         bad = []
         with gevent.Timeout(timeout, TimeoutError(f"no probe answer within {timeout}s")):
@@ -97,7 +97,7 @@ def worker_main(cfg: dict) -> None:
                 if bad:
                     raise RuntimeError(f"Heartbeat refused: {bad[0]}")
             st["ready"] += 1
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             st["failed"] += 1
             errors.append((time.monotonic(), f"setup {rid}: {exc!r}"[:300]))
             return
@@ -134,7 +134,7 @@ def worker_main(cfg: dict) -> None:
                     errors.extend((t0, f"{kind} {rid}: {b}") for b in bad)
                 elif kind == "log":
                     st["lines"] += len(lines)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors.append((t0, f"{kind} {rid}: {exc!r}"[:300]))
                 return
             finally:

@@ -35,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness as h  # noqa: E402
+import harness as h
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -158,7 +158,7 @@ def pg_count(url: str) -> int:
 
 
 # --- controller --------------------------------------------------------------------------------------------
-def baseline(args, url: str, workdir: Path) -> dict:  # noqa: ANN001
+def baseline(args, url: str, workdir: Path) -> dict:
     argv = [
         h.PYTHON,
         str(h.BENCH / "baselines.py"),
@@ -181,7 +181,7 @@ def baseline(args, url: str, workdir: Path) -> dict:  # noqa: ANN001
     return res
 
 
-def node(args, db_url: str | None, workdir: Path) -> dict:  # noqa: ANN001
+def node(args, db_url: str | None, workdir: Path) -> dict:
     env = {"RPA_DATABASE_URL": db_url} if db_url else {}
     server = h.start_node(workdir / "node", env=env)
     worker = None

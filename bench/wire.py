@@ -32,7 +32,7 @@ def frame(action: str, body: dict | None = None) -> bytes:
 
 
 def register_frame(robot_id: str, supplier: str, secret: str) -> bytes:
-    from executor.sdk.secret import build_supplier_secret
+    from protocol.secret import build_supplier_secret
 
     body = {
         "supplierCode": supplier,
@@ -199,7 +199,7 @@ class HttpPool:
         if token:
             self.headers["Authorization"] = f"Bearer {token}"
 
-    def _roundtrip(self, conn, method: str, path: str, data: bytes | None):  # noqa: ANN001, ANN202
+    def _roundtrip(self, conn, method: str, path: str, data: bytes | None):
         conn.request(method, path, body=data, headers=self.headers)
         if self.quickack and conn.sock is not None:
             # ACK the answer's first segment at once: gevent's pywsgi sends headers and body in separate

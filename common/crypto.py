@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["SecretBox", "InvalidToken", "token_digest", "constant_time_equals"]
+__all__ = ["SecretBox", "InvalidToken", "token_digest"]
 
 
 class SecretBox:
@@ -32,7 +31,3 @@ class SecretBox:
 def token_digest(token: str) -> str:
     """SHA-256 hex of a bearer token: only the digest is stored."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def constant_time_equals(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

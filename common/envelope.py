@@ -7,20 +7,13 @@ from typing import Any
 from flask import jsonify
 from pydantic import ValidationError
 
-# Protocol error codes (protocol.md §5). The first three are the standard's.
-DUPLICATE_CONNECTION = 10000  # duplicate or superseded connection
-BAD_REQUEST = 10001  # bad request fields
-SUPPLIER_AUTH_FAILED = 10002
-NOT_REGISTERED = 10003
-ROBOT_DISABLED = 10004  # disabled, or pending approval
-LICENSE_UNAVAILABLE = 10005
-UNKNOWN_RUN = 10006  # unknown or foreign runInstanceId
-TOO_LARGE = 10007
-THROTTLED = 10008
-NOT_FOUND = 10404  # management API: no such object
-FORBIDDEN = 10403  # management API: permission missing
-CONFLICT = 10409  # management API: state does not allow it
-UNKNOWN_ERROR = 19999
+from protocol.codes import BAD_REQUEST
+
+# The protocol's error codes (10000-10008, 19999) live in ``protocol.codes``; the management API adds:
+UNAUTHORISED = 10401  # not signed in
+FORBIDDEN = 10403  # permission missing
+NOT_FOUND = 10404  # no such object
+CONFLICT = 10409  # the object's state does not allow it (a version that exists, a finished run)
 
 
 class ApiError(Exception):

@@ -11,6 +11,7 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote
 
 from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 from sqlalchemy import BigInteger, String, select
@@ -80,11 +81,6 @@ class BlobStore:
                 os.unlink(tmp)
             raise
 
-    def put_bytes(self, data: bytes) -> tuple[str, int]:
-        import io
-
-        return self.put_stream(io.BytesIO(data), len(data) + 1)
-
 
 def new_file_id() -> str:
     return "f_" + secrets.token_hex(16)
@@ -132,6 +128,10 @@ class LinkSigner:
 
     def sign(self, file_id: str, audience: str) -> str:
         return self._signer.sign(f"{file_id}|{audience}").decode()
+
+    def url(self, base_url: str, file_id: str, audience: str) -> str:
+        """An absolute, signed, expiring GET link to a stored file for ``audience``."""
+        return f"{base_url.rstrip('/')}/v1/file/{file_id}/content?token={quote(self.sign(file_id, audience))}"
 
     def sign_value(self, value: str) -> str:
         """Sign an arbitrary value (no expiry: the caller checks validity against the database)."""

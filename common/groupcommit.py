@@ -26,7 +26,8 @@ from flask import Flask
 from gevent.event import AsyncResult, Event
 
 from common.db import db, unit_of_work
-from common.envelope import THROTTLED, ApiError
+from common.envelope import ApiError
+from protocol.codes import THROTTLED
 
 log = logging.getLogger(__name__)
 

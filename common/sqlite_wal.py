@@ -97,7 +97,7 @@ class WalCheckpointer:
             self._conn = None
 
 
-def _no_auto_checkpoint(dbapi_conn, _record) -> None:  # noqa: ANN001
+def _no_auto_checkpoint(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute(f"PRAGMA wal_autocheckpoint={FALLBACK_PAGES}")
     cur.execute("PRAGMA journal_size_limit=67108864")  # a rewound WAL is cut back to 64 MiB

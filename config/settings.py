@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from protocol.limits import MAX_FRAME_BYTES
+
 
 @dataclass(frozen=True)
 class BaseConfig:
@@ -51,9 +53,7 @@ class NodeConfig(BaseConfig):
     default_run_timeout: float = 0  # seconds; 0 = no run timeout unless the run asks for one
     log_grace_seconds: int = 600  # logs accepted this long after a run's final state
     link_ttl: int = 3600  # seconds a signed download link stays valid
-    max_frame_bytes: int = 1024 * 1024
-    max_logs_per_report: int = 1000
-    max_log_content: int = 64 * 1024
+    max_frame_bytes: int = MAX_FRAME_BYTES  # a WebSocket frame or HTTP protocol body (at most protocol's)
     upload_limits: dict[str, int] = field(
         default_factory=lambda: {
             "file": 100 * 2**20,

@@ -19,7 +19,7 @@ accesslog = None
 errorlog = "-"
 
 
-def post_worker_init(worker):  # noqa: ANN001
+def post_worker_init(worker):
     """Start the node's greenlets in each worker, and drain it before the worker stops on SIGTERM."""
     import gevent
 
@@ -37,7 +37,7 @@ def post_worker_init(worker):  # noqa: ANN001
         finally:
             original(signal.SIGTERM, None)
 
-    def handle_term(signum, frame):  # noqa: ANN001, ARG001
+    def handle_term(signum, frame):
         gevent.spawn(_drain_then_exit)
 
     signal.signal(signal.SIGTERM, handle_term)

@@ -56,7 +56,7 @@ def executor_command(
 
     agent = Executor(settings)
 
-    def _terminate(signum, frame):  # noqa: ARG001
+    def _terminate(signum, frame):
         logging.getLogger(__name__).info("Signal %s: shutting down", signum)
         agent.stop()
 

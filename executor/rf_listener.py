@@ -80,7 +80,7 @@ def take_screenshot(dest: Path) -> Path | None:
     return dest if ok and dest.exists() else None
 
 
-class rf_listener:  # noqa: N801 - Robot Framework finds a listener class named like its module
+class rf_listener:  # Robot Framework finds a listener class named like its module
     """Listener v3. Arguments: events file, keyword depth to report (default 2)."""
 
     ROBOT_LISTENER_API_VERSION = 3

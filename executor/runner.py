@@ -388,6 +388,6 @@ class RunSession:
     def _flush(self) -> None:
         with self._buf_lock:
             batch, self._buffer = self._buffer, []
-        for start in range(0, len(batch), m.MAX_LOGS_PER_BATCH):
-            chunk = [x.to_wire() for x in batch[start : start + m.MAX_LOGS_PER_BATCH]]
+        for start in range(0, len(batch), m.MAX_LOGS_PER_REPORT):
+            chunk = [x.to_wire() for x in batch[start : start + m.MAX_LOGS_PER_REPORT]]
             self.host.report(m.REPORT_LOGS, {"runInstanceId": self.run_id, "logs": chunk})

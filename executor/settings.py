@@ -11,6 +11,14 @@ from typing import Any
 ENV_PREFIX = "RPA_EXECUTOR_"
 
 
+def default_work_dir(robot_id: str) -> Path:
+    """Where an executor keeps packages, envs, spool and runs unless told: the user's data folder
+    (``$XDG_DATA_HOME`` or ``~/.local/share``) under ``rpa-executor/<robotId>``, never the folder the
+    command happens to be started in."""
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return (base / "rpa-executor" / (robot_id or "default")).expanduser().resolve()
+
+
 @dataclass
 class ExecutorSettings:
     """Everything the reference executor needs; see deploy/executor.example.toml."""
@@ -20,7 +28,7 @@ class ExecutorSettings:
     supplier: str = ""
     secret: str = field(default="", repr=False)
     protocol: str = "ws"
-    work_dir: Path = Path("executor-data")
+    work_dir: Path | None = None  # None: default_work_dir(robot_id), outside any checkout
     wheelhouse: Path | None = None
     index_url: str | None = None
     heartbeat_interval: float = 5.0  # seconds between heartbeats (the node's default interval is 10 s)
@@ -53,6 +61,8 @@ class ExecutorSettings:
             raise ValueError(f"unknown executor settings: {', '.join(sorted(unknown))}")
         settings = cls(**values)
         settings._coerce()
+        if settings.work_dir is None:
+            settings.work_dir = default_work_dir(settings.robot_id)
         return settings
 
     def _coerce(self) -> None:

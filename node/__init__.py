@@ -8,16 +8,17 @@ import secrets
 import socket
 from pathlib import Path
 
-from flask import Flask, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask
 
 from common.auth.cookies import PortalSessionInterface
-from common.envelope import UNKNOWN_ERROR, ApiError, error_envelope
+from common.errors import register_fallbacks
 from config.settings import NodeConfig, load_config
 
 log = logging.getLogger(__name__)
 
-JSON_PREFIXES = ("/api/", "/robots/", "/v1/", "/design/", "/robothub/", "/healthz", "/readyz")
+# Paths that answer errors with the envelope even outside a blueprint's view (an unknown URL).
+JSON_PREFIXES = ("/api/", "/robots/", "/v1/", "/design/personalfile", "/robothub/", "/healthz", "/readyz")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def _secret_key(cfg: NodeConfig) -> str:
@@ -59,7 +60,7 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     app.session_interface = PortalSessionInterface()
     _init_extensions(app, cfg, key)
     _register_blueprints(app)
-    _register_errors(app)
+    register_fallbacks(app, JSON_PREFIXES)
     process = f"{socket.gethostname()}:{os.getpid()}"
 
     @app.after_request
@@ -84,29 +85,24 @@ def _engine_options(cfg: NodeConfig) -> dict:
 def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
     from flask_migrate import Migrate
 
+    from common.auth import init_app as init_auth
+    from common.auth.csrf import csrf
     from common.crypto import SecretBox
     from common.db import db
     from common.files import BlobStore, LinkSigner
+    from common.jobs import Ticker
     from common.kv import make_redis
-    from node.context import NodeRuntime
-    from node.hub.bus import CommandBus
-    from node.hub.connections import ConnectionRegistry
-    from node.hub.ingest import LogWriter
-    from node.hub.presence import Presence
-    from node.schedule.batches import RunDesk
+    from node.hub import runtime as hub_parts
+    from node.packages import versions
+    from node.robots import runtime as robots_parts
+    from node.runs import runtime as runs_parts
+    from node.runtime import NodeRuntime
 
     db.init_app(app)
-    Migrate(
-        app,
-        db,
-        directory=str(Path(__file__).resolve().parent.parent / "migrations"),
-        render_as_batch=True,
-        compare_type=True,
-    )
-    redis_client = make_redis(cfg.redis_url, name=str(Path(cfg.data_dir).resolve()))
-    bus = CommandBus(redis_client, distributed=bool(cfg.redis_url))
-    connections = ConnectionRegistry(app)
-    bus.subscribe(connections.on_bus)
+    Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    init_auth(app)
+    redis_client = make_redis(cfg.redis_url)
     app.extensions["rpa"] = NodeRuntime(
         config=cfg,
         secret_key=key,
@@ -114,82 +110,65 @@ def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
         blobs=BlobStore(Path(cfg.data_dir) / "files"),
         links=LinkSigner(key, cfg.link_ttl),
         redis=redis_client,
-        bus=bus,
-        connections=connections,
-        logs=LogWriter(app, cfg.log_flush_interval),
-        presence=Presence(app, redis_client, cfg.last_seen_flush_interval),
-        desk=RunDesk(app, cfg.run_batch_window),
+        ticker=Ticker(app, redis_client, prefix=cfg.node_code),
     )
+    robots_parts.init_app(app, redis_client, distributed=bool(cfg.redis_url))
+    runs_parts.init_app(app)
+    versions.init_app(app)
+    hub_parts.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from node import web
-    from node.api.views import bp as api_bp
-    from node.design.views import bp as design_bp
+    from node import api, web
     from node.hub import ws
     from node.hub.files import bp as files_bp
     from node.hub.http import bp as http_bp
 
     ws.init_app(app)
-    for bp in (http_bp, files_bp, design_bp, api_bp, web.bp):
+    for bp in (http_bp, files_bp, web.bp, web.probes):
         app.register_blueprint(bp)
+    api.init_app(app)
     web.init_app(app)
 
 
-def _register_errors(app: Flask) -> None:
-    @app.errorhandler(ApiError)
-    def _api_error(exc: ApiError):
-        return error_envelope(exc.code, exc.hint, exc.status)
-
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException):
-        if request.path.startswith(JSON_PREFIXES) or request.accept_mimetypes.best == "application/json":
-            code = {404: 10404, 405: 10001, 413: 10007, 403: 10403, 401: 10401}.get(exc.code or 400, 10001)
-            return error_envelope(code, f"{request.path}: {exc.name.lower()}", exc.code or 400)
-        return exc
-
-    @app.errorhandler(Exception)
-    def _unexpected(exc: Exception):
-        from common.db import db
-
-        db.session.rollback()
-        log.exception("Unhandled error on %s %s", request.method, request.path)
-        return error_envelope(UNKNOWN_ERROR, "internal error; nothing was changed", 500)
-
-
 def start_background(app: Flask) -> None:
-    """Start this process's greenlets: bus listener, log writer, presence flusher, lifecycle sweeper."""
+    """Start this process's background work: GC policy, SQLite checkpoints, the bus listener, the
+    group-commit writers and the declared periodic jobs (``node.jobs``)."""
     from common.db import db
     from common.runtime_tuning import GcPolicy
     from common.sqlite_wal import WalCheckpointer
-    from node.schedule.sweeper import Sweeper
+    from node.jobs import periodic_jobs
 
     rt = app.extensions["rpa"]
-    rt.extras.setdefault("gc", GcPolicy()).start()
+    if rt.gc is None:
+        rt.gc = GcPolicy()
+    rt.gc.start()
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        rt.extras.setdefault("wal", WalCheckpointer(engine)).start()
-    rt.bus.start()
-    for writer in (rt.logs, rt.desk):
+        if rt.wal is None:
+            rt.wal = WalCheckpointer(engine)
+        rt.wal.start()
+    robots, runs = app.extensions["rpa.robots"], app.extensions["rpa.runs"]
+    robots.bus.start()
+    for writer in (runs.logs, runs.desk):
         writer.start()
-    rt.presence.start()
-    sweeper = rt.extras.get("sweeper") or Sweeper(app, rt.config.sweep_interval)
-    rt.extras["sweeper"] = sweeper
-    sweeper.start()
+    rt.ticker.start(periodic_jobs(rt.config))
 
 
 def drain(app: Flask) -> None:
     """Graceful stop: close executor sockets ("going away"), flush logs and last-seen times."""
     rt = app.extensions["rpa"]
-    closed = rt.connections.close_all()
-    for part in ("sweeper", "gc"):
-        if rt.extras.get(part) is not None:
-            rt.extras[part].stop()
-    for writer in (rt.desk, rt.logs):
+    robots, runs = app.extensions["rpa.robots"], app.extensions["rpa.runs"]
+    closed = app.extensions["rpa.hub"].connections.close_all()
+    rt.ticker.stop()
+    if rt.gc is not None:
+        rt.gc.stop()
+    for writer in (runs.desk, runs.logs):
         writer.stop()
-    rt.presence.stop()
-    if rt.extras.get("wal") is not None:
-        rt.extras["wal"].stop()
-    rt.bus.close()
+    with app.app_context():
+        robots.presence.flush()
+    if rt.wal is not None:
+        rt.wal.stop()
+    robots.bus.close()
     log.info("Node drained: %d executor connections closed, logs flushed", closed)

@@ -1,11 +1,12 @@
-"""The node's plain pages until the portal lands: sign-in, status page, API docs; health probes."""
+"""The node's plain pages until the portal lands: sign-in, status page, API docs; and the health
+probes (``probes``, answered with the envelope)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, Flask, redirect, render_template, url_for
 from flask_login import LoginManager, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy import text
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -15,10 +16,14 @@ from common.auth.guard import require
 from common.auth.models import User
 from common.db import db
 from common.envelope import envelope, error_envelope
-from node.context import runtime
+from common.errors import html_errors, json_errors
+from node.hub.runtime import hub_runtime
 from node.operations.services import status_overview
+from node.runtime import runtime
+from protocol.codes import UNKNOWN_ERROR
 
-bp = Blueprint("web", __name__)
+bp = html_errors(Blueprint("web", __name__))
+probes = json_errors(Blueprint("probes", __name__))  # load balancers and operators read the envelope
 
 # Chinese names of run statuses and robot states, shown before the code (the API keeps the code).
 RUN_STATUS_NAMES = {
@@ -54,7 +59,6 @@ def robot_state_zh(code: str) -> str:
 
 login_manager = LoginManager()
 login_manager.login_view = "web.login"
-csrf = CSRFProtect()
 
 
 @login_manager.user_loader
@@ -110,7 +114,7 @@ def status():
         total=overview.robots_total,
         recent=overview.recent_runs,
         robots=overview.robots,
-        connections=len(runtime().connections),
+        connections=len(hub_runtime().connections),
     )
 
 
@@ -119,13 +123,13 @@ def api_docs():
     return render_template("api_docs.html")
 
 
-@bp.get("/healthz")
+@probes.get("/healthz")
 def healthz():
     """Alive: the process answers."""
     return envelope({"status": "alive"})
 
 
-@bp.get("/readyz")
+@probes.get("/readyz")
 def readyz():
     """Ready: the database and Redis answer (a load balancer stops sending traffic otherwise)."""
     checks = {}
@@ -140,18 +144,16 @@ def readyz():
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
-    if runtime().connections.draining:
+    if hub_runtime().connections.draining:
         checks["draining"] = "yes"
     if all(v == "ok" for v in checks.values()):
         return envelope(checks)
-    resp = error_envelope(19999, "not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()), 503)
+    resp = error_envelope(
+        UNKNOWN_ERROR, "not ready: " + ", ".join(f"{k} {v}" for k, v in checks.items()), 503
+    )
     return resp
 
 
-def init_app(app) -> None:  # noqa: ANN001
+def init_app(app: Flask) -> None:
+    """Bind the portal's sign-in (CSRF is bound by the factory for every blueprint)."""
     login_manager.init_app(app)
-    csrf.init_app(app)
-    for name in ("api", "robots_connect", "files", "design"):
-        bp_obj = app.blueprints.get(name)
-        if bp_obj is not None:
-            csrf.exempt(bp_obj)

@@ -7,17 +7,18 @@ import sys
 
 import click
 
+from common.jobs import QUEUES
 from config.settings import NodeConfig, load_config
 
 
-def _node_config(config: str | None, data_dir: str | None, **extra) -> NodeConfig:  # noqa: ANN003
+def _node_config(config: str | None, data_dir: str | None, **extra) -> NodeConfig:
     try:
         return load_config(NodeConfig, config, data_dir=data_dir, **extra)  # type: ignore[return-value]
     except ValueError as exc:  # a setting that cannot be used: say which, no traceback
         raise click.ClickException(str(exc)) from None
 
 
-def _app(config: str | None, data_dir: str | None):  # noqa: ANN202
+def _app(config: str | None, data_dir: str | None):
     from node import create_app
 
     return create_app(_node_config(config, data_dir))
@@ -33,7 +34,7 @@ class LazyGroup(click.Group):
 
     lazy = {
         "executor": ("executor.cli", "executor_command"),
-        "conformance": ("node.conformance.cli", "conformance_command"),
+        "conformance": ("conformance.cli", "conformance_command"),
         "demo": ("rpa.demo", "demo_command"),
     }
 
@@ -114,7 +115,7 @@ def supplier_add(
 ) -> None:
     """Add a supplier and print its secret once."""
     from common.envelope import ApiError
-    from node.schedule.suppliers import add_supplier
+    from node.robots.suppliers import add_supplier
 
     app = _app(config, data_dir)
     with app.app_context():
@@ -178,16 +179,14 @@ def audit_verify(data_dir: str | None, config: str | None) -> None:
 
 
 @cli.command()
-@click.option(
-    "--queue", "queues", multiple=True, default=("hub", "sync", "default", "periodic"), show_default=True
-)
+@click.option("--queue", "queues", multiple=True, default=QUEUES, show_default=True)
 @click.option("--burst", is_flag=True, help="exit when the queues are empty")
 @data_dir_option
 @config_option
 def worker(queues: tuple[str, ...], burst: bool, data_dir: str | None, config: str | None) -> None:
     """Run an RQ worker (production mode: needs RPA_REDIS_URL)."""
+    from common.jobs import run_worker
     from common.logsetup import configure
-    from node.ops.tasks import run_worker
 
     cfg = _node_config(config, data_dir)
     if not cfg.redis_url:
@@ -195,4 +194,5 @@ def worker(queues: tuple[str, ...], burst: bool, data_dir: str | None, config: s
             "RPA_REDIS_URL is not set: embedded mode runs its jobs inside the node process"
         )
     configure(cfg.log_level, os.path.join(cfg.data_dir, "logs"), cfg.log_json, name="worker")
-    run_worker(_app(config, data_dir), list(queues), burst=burst)
+    app = _app(config, data_dir)
+    run_worker(app, app.extensions["rpa"].redis, list(queues), burst=burst)

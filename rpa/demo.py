@@ -17,17 +17,17 @@ SUPPLIER = "demo-vendor"
 ROBOTS = (("demo-ws-1", "ws"), ("demo-http-1", "http"))
 
 
-def _seed(app) -> tuple[str, str]:  # noqa: ANN001
+def _seed(app) -> tuple[str, str]:
     """Make sure the demo supplier and the sample package exist; return (supplier secret, app id)."""
     from sqlalchemy import select
 
     from common.db import db
     from executor.samples.build import build_package, sample_path
-    from node.context import runtime
-    from node.schedule.models import Supplier
-    from node.schedule.suppliers import add_supplier
-    from node.share.models import App
-    from node.share.packages import publish_package
+    from node.packages.models import App
+    from node.packages.publish import publish_package
+    from node.robots.models import Supplier
+    from node.robots.suppliers import add_supplier
+    from node.runtime import runtime
 
     with app.app_context():
         sup = db.session.get(Supplier, SUPPLIER)
@@ -90,13 +90,13 @@ def _start_executors(url: str, secret: str, data_dir: Path) -> list[subprocess.P
     return procs
 
 
-def _first_run(app, app_id: str) -> str | None:  # noqa: ANN001
+def _first_run(app, app_id: str) -> str | None:
     """Start one run of the sample as admin (queued until an executor is up)."""
     from sqlalchemy import select
 
     from common.auth.models import User
     from common.db import db
-    from node.schedule.runs import RunOptions, start_run
+    from node.runs.services import RunOptions, start_run
 
     with app.app_context():
         admin = db.session.scalar(select(User).where(User.username == "admin"))
@@ -134,7 +134,7 @@ def demo_command(host: str, port: int, data_dir: str, no_executors: bool) -> Non
         run_id = _first_run(app, app_id)
         click.echo(f"  first run:   {url}/api/v1/runs/{run_id}  (status, /logs, /transitions)")
 
-    def _stop_executors(*_a) -> None:  # noqa: ANN002
+    def _stop_executors(*_a) -> None:
         for proc in procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)

@@ -9,7 +9,7 @@ import sys
 log = logging.getLogger(__name__)
 
 
-def prepare(app, admin_password: str | None = None) -> str | None:  # noqa: ANN001
+def prepare(app, admin_password: str | None = None) -> str | None:
     """Migrate the database to head and make sure an administrator exists.
 
     Returns a generated admin password when one had to be made (printed once by the caller).
@@ -27,7 +27,7 @@ def prepare(app, admin_password: str | None = None) -> str | None:  # noqa: ANN0
     return password if created and not admin_password else None
 
 
-def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -> None:  # noqa: ANN001
+def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -> None:
     """Serve until SIGTERM/SIGINT, then drain: stop accepting, flush logs, close executor sockets."""
     import gevent
     import gevent.socket
@@ -44,15 +44,15 @@ def serve(app, host: str, port: int, *, ready_line: bool = True, on_stop=None) -
 
         __slots__ = ()
 
-        def dup(self):  # noqa: ANN202
+        def dup(self):
             raise NotImplementedError("one descriptor per WebSocket")
 
     class Handler(WSGIHandler):
-        def handle(self):  # noqa: ANN202
+        def handle(self):
             set_nodelay(self.socket)
             return super().handle()
 
-        def handle_one_response(self):  # noqa: ANN202
+        def handle_one_response(self):
             if self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
                 self.socket.__class__ = SingleFdSocket
             try:

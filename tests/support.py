@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 import simple_websocket
 
-from executor.sdk.secret import build_supplier_secret
+from protocol.secret import build_supplier_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_PASSWORD = "admin-test-pass"
@@ -163,7 +163,7 @@ class LiveNode:
         )
         return requests.request(method, url, headers=headers, timeout=kw.pop("timeout", 30), **kw)
 
-    def value(self, method: str, path: str, **kw):  # noqa: ANN201
+    def value(self, method: str, path: str, **kw):
         """``api`` that must succeed; returns ``resultValue``."""
         r = self.api(method, path, **kw)
         assert r.status_code < 300, (r.status_code, r.text)
@@ -270,7 +270,7 @@ class HttpRobot:
             h["robotConnectId"] = self.connect_id
         return h
 
-    def post(self, action: str, body=None, headers: dict | None = None, **kw) -> requests.Response:  # noqa: ANN001
+    def post(self, action: str, body=None, headers: dict | None = None, **kw) -> requests.Response:
         return self.http.post(
             f"{self.node.url}/robots/connect/{action}",
             json=body,

@@ -14,11 +14,11 @@ class Recorder(GroupCommit[str, str]):
 
     name = "Recorder"
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         super().__init__(app)
         self.applied: list[list[str]] = []
 
-    def apply(self, items):  # noqa: ANN001, ANN201
+    def apply(self, items):
         if "slow" in items:
             gevent.sleep(0.3)
         if "bad" in items:
@@ -135,11 +135,11 @@ def test_a_failing_after_commit_hook_does_not_make_the_commit_look_failed(app, c
 class Notifier(Recorder):
     """Registers an after-commit hook per item, as the run desk does for bus notifications."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         super().__init__(app)
         self.fired: list[str] = []
 
-    def apply(self, items):  # noqa: ANN001, ANN201
+    def apply(self, items):
         from common.db import on_commit
 
         for item in items:

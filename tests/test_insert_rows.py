@@ -51,7 +51,7 @@ def sample(app):
         db.session.remove()
 
 
-def _stored(conn) -> list[tuple]:  # noqa: ANN001
+def _stored(conn) -> list[tuple]:
     return conn.exec_driver_sql(
         "SELECT name, n, flag, doc, at, kind FROM insert_rows_sample ORDER BY id"
     ).all()

@@ -15,7 +15,7 @@ def test_gunicorn_requests_get_tcp_nodelay_before_they_are_handled():
     server_side, _ = listener.accept()
     seen = []
 
-    def app(environ, start_response):  # noqa: ANN001, ANN202
+    def app(environ, start_response):
         seen.append(server_side.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
         return [b"ok"]
 

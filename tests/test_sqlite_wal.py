@@ -7,7 +7,7 @@ import sqlite3
 import gevent
 from sqlalchemy import create_engine, text
 
-import common.db  # noqa: F401  (the WAL pragmas every SQLite connection gets)
+import common.db  # noqa: F401 (the WAL pragmas every SQLite connection gets)
 from common.sqlite_wal import FALLBACK_PAGES, WalCheckpointer
 
 

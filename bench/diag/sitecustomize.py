@@ -55,7 +55,7 @@ if _sql_path:
 
     _connect = sqlite3.dbapi2.connect
 
-    def _traced_connect(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def _traced_connect(*args, **kwargs):
         conn = _connect(*args, **kwargs)
         conn.set_trace_callback(_trace)
         return conn

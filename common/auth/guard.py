@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from flask import g, request
 from flask_login import current_user
 
 from common.auth.permissions import role_allows
 from common.auth.services import Principal, principal_of, user_for_token
-from common.envelope import FORBIDDEN, ApiError
-
-UNAUTHORISED = 10401
+from common.envelope import FORBIDDEN, UNAUTHORISED, ApiError
 
 
 def request_user() -> Principal | None:
@@ -38,18 +34,3 @@ def require(permission: str) -> Principal:
     if not role_allows(user.role, permission):
         raise ApiError(FORBIDDEN, f"permission: {permission} is required", 403)
     return user
-
-
-def permission_required(permission: str):
-    """Decorator form of ``require`` for views."""
-
-    def deco(fn):
-        @wraps(fn)
-        def wrapper(*args, **kwargs):
-            require(permission)
-            return fn(*args, **kwargs)
-
-        wrapper.permission = permission  # type: ignore[attr-defined]
-        return wrapper
-
-    return deco

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import delete, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -88,13 +89,18 @@ class Principal:
 # Bearer-token lookups cost two queries; a short-lived cache keeps them off every API call.
 # A revoked or expired token stops working within TOKEN_CACHE_SECONDS.
 TOKEN_CACHE_SECONDS = 30.0
-_token_cache: dict[str, tuple[float, Principal, datetime]] = {}
+TOKEN_CACHE_SIZE = 10_000
+
+
+class TokenCache(dict[str, tuple[float, Principal, datetime]]):
+    """token digest → (read at, principal, expires at): one per app (``common.auth.init_app``)."""
 
 
 def user_for_token(token: str) -> Principal | None:
     """The active user a bearer token belongs to, or None if unknown or expired."""
+    cache: TokenCache = current_app.extensions["rpa.auth"]
     digest = token_digest(token)
-    hit = _token_cache.get(digest)
+    hit = cache.get(digest)
     now = time.monotonic()
     if hit is not None and now - hit[0] < TOKEN_CACHE_SECONDS and hit[2] > utcnow():
         return hit[1]
@@ -105,13 +111,14 @@ def user_for_token(token: str) -> Principal | None:
     if user is None or not user.active:
         return None
     principal = principal_of(user)
-    if len(_token_cache) > 10_000:
-        _token_cache.clear()
-    _token_cache[digest] = (now, principal, row.expires_at)
+    if len(cache) > TOKEN_CACHE_SIZE:
+        cache.clear()
+    cache[digest] = (now, principal, row.expires_at)
     return principal
 
 
 def principal_of(user: User) -> Principal:
+    """The caller as views need it, from a user row."""
     return Principal(user.id, user.username, user.role)
 
 

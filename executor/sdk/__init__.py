@@ -22,9 +22,9 @@ from executor.sdk.messages import (
     RunInstanceLog,
 )
 from executor.sdk.runtime import RunContext
-from executor.sdk.secret import build_supplier_secret
 from executor.sdk.transport import Transport
 from executor.sdk.ws import WsTransport
+from protocol.secret import build_supplier_secret
 
 
 def make_transport(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-# Node error codes (standard A.3.5 and protocol.md extensions).
-DUPLICATE_CONNECTION = 10000  # duplicate or superseded connection; the node closes it
-BAD_REQUEST = 10001  # bad request fields
-SUPPLIER_AUTH_FAILED = 10002
-NOT_REGISTERED = 10003
-ROBOT_DISABLED = 10004  # disabled, or pending approval by a node admin
-LICENSE_UNAVAILABLE = 10005
-UNKNOWN_RUN = 10006  # unknown or foreign runInstanceId
-TOO_LARGE = 10007
-THROTTLED = 10008
-UNKNOWN_ERROR = 19999
-
-#: Codes after which trying again with the same credentials is pointless until an admin acts.
-FATAL_CODES = frozenset({SUPPLIER_AUTH_FAILED, ROBOT_DISABLED})
+# The protocol's error codes live in ``protocol.codes``; re-exported here for SDK users.
+from protocol.codes import (  # noqa: F401
+    BAD_REQUEST,
+    DUPLICATE_CONNECTION,
+    FATAL_CODES,
+    LICENSE_UNAVAILABLE,
+    NOT_REGISTERED,
+    ROBOT_DISABLED,
+    SUPPLIER_AUTH_FAILED,
+    THROTTLED,
+    TOO_LARGE,
+    UNKNOWN_ERROR,
+    UNKNOWN_RUN,
+)
 
 
 class SdkError(Exception):

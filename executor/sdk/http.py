@@ -13,6 +13,7 @@ from executor.sdk import messages as m
 from executor.sdk.errors import UNKNOWN_ERROR, ConnectionLost, ProtocolError
 from executor.sdk.files import unwrap
 from executor.sdk.transport import Transport
+from protocol.limits import MAX_WAIT_SECONDS  # the node's upper bound for X-Wait-Seconds
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,6 @@ PATHS = {
     m.REPORT_FINISH: "/robots/connect/reportFinish",
     m.REPORT_VIDEO_RECORD: "/robots/connect/reportVideoRecord",
 }
-
-MAX_WAIT_SECONDS = 30  # the node's upper bound for X-Wait-Seconds
 
 
 class HttpTransport(Transport):

@@ -14,36 +14,30 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-# Actions (table A.1 and protocol.md §2).
-REGISTER = "Register"
-HEARTBEAT = "Heartbeat"
-REPORT_LOGS = "ReportLogs"
-REPORT_FINISH = "ReportFinish"
-REPORT_VIDEO_RECORD = "ReportVideoRecord"
-EXECUTE = "Execute"
-STOP = "Stop"
-SEND_LICENSE = "SendLicense"
-ERROR = "Error"
-CONFIRM = "Confirm"  # extension: answers a Heartbeat's ``confirm`` token (WebSocket)
-NONE = "None"  # HTTP heartbeat answer when there is nothing to do
-
-# Log levels (A.3.2).
-LOG_INFO = 0
-LOG_WARNING = 1
-LOG_ERROR = 2
-
-# Finish statuses (A.3.3).
-STATUS_SUCCESS = 0
-STATUS_CANCELLED = 1
-STATUS_FAILED = 2
-
-# Video record modes (Execute.videoRecordMode).
-VIDEO_NEVER = 0
-VIDEO_ALWAYS = 1
-VIDEO_ON_FAILURE = 2
-
-MAX_LOG_CONTENT = 64 * 1024  # bytes of UTF-8 the node accepts per log content
-MAX_LOGS_PER_BATCH = 1000
+# The protocol's names and limits live in ``protocol``; re-exported here for SDK users.
+from protocol.actions import (  # noqa: F401
+    CONFIRM,
+    ERROR,
+    EXECUTE,
+    HEARTBEAT,
+    LOG_ERROR,
+    LOG_INFO,
+    LOG_WARNING,
+    NONE,
+    REGISTER,
+    REPORT_FINISH,
+    REPORT_LOGS,
+    REPORT_VIDEO_RECORD,
+    SEND_LICENSE,
+    STATUS_CANCELLED,
+    STATUS_FAILED,
+    STATUS_SUCCESS,
+    STOP,
+    VIDEO_ALWAYS,
+    VIDEO_NEVER,
+    VIDEO_ON_FAILURE,
+)
+from protocol.limits import MAX_LOG_CONTENT, MAX_LOGS_PER_REPORT  # noqa: F401 (re-exported)
 
 
 class WireModel(BaseModel):

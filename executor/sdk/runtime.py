@@ -17,7 +17,7 @@ from typing import Any
 
 from executor.sdk.errors import ProtocolError
 from executor.sdk.files import FileClient
-from executor.sdk.secret import build_supplier_secret
+from protocol.secret import build_supplier_secret
 
 
 @dataclass

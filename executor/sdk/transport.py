@@ -13,7 +13,7 @@ import requests
 
 from executor.sdk import messages as m
 from executor.sdk.files import FileClient
-from executor.sdk.secret import build_supplier_secret
+from protocol.secret import build_supplier_secret
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +127,9 @@ class Transport(ABC):
         ]
         if not items:
             return
-        for start in range(0, len(items), m.MAX_LOGS_PER_BATCH):
+        for start in range(0, len(items), m.MAX_LOGS_PER_REPORT):
             self.send(
-                m.REPORT_LOGS, {"runInstanceId": run_id, "logs": items[start : start + m.MAX_LOGS_PER_BATCH]}
+                m.REPORT_LOGS, {"runInstanceId": run_id, "logs": items[start : start + m.MAX_LOGS_PER_REPORT]}
             )
 
     def report_finish(self, run_id: str, status: int, error_code: int | None = None) -> None:

@@ -12,8 +12,8 @@ from gevent.event import AsyncResult, Event
 from gevent.lock import Semaphore
 
 from common.db import db, unit_of_work
-from node.hub.protocol import frame
-from node.schedule import dispatch
+from node.hub.messages import frame
+from node.runs import delivery
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ class Connection:
 
     def __init__(
         self, registry: ConnectionRegistry, robot_id: str, connect_id: str, ws, base_url: str
-    ) -> None:  # noqa: ANN001
+    ) -> None:
         self.registry = registry
         self.robot_id = robot_id
         self.connect_id = connect_id
@@ -67,7 +67,7 @@ class Connection:
                 while not self.closed:
                     self._again = False
                     with unit_of_work(db.engine):  # one short read transaction per round
-                        cmds = dispatch.take_commands(
+                        cmds = delivery.take_commands(
                             self.robot_id, self.base_url, DELIVERY_BATCH, skip=self._unrecorded
                         )
                     if not cmds:
@@ -80,7 +80,7 @@ class Connection:
                         sent.append(cmd_id)
                         self._unrecorded.add(cmd_id)
                     # written with the run desk's next batch (usually this run's ReportFinish)
-                    dispatch.mark_delivered_later(sent).rawlink(partial(self._recorded, sent))
+                    delivery.mark_delivered_later(sent).rawlink(partial(self._recorded, sent))
                     if len(cmds) < DELIVERY_BATCH and not self._again:
                         break
         except Exception:
@@ -142,7 +142,7 @@ class ConnectionRegistry:
             conn.close(1000, "superseded")
             self.remove(conn)
 
-    def wait_for_mail(self, robot_id: str, seconds: float, touch=None, slice_seconds: float = 5.0) -> None:  # noqa: ANN001
+    def wait_for_mail(self, robot_id: str, seconds: float, touch=None, slice_seconds: float = 5.0) -> None:
         """Long poll of an HTTP heartbeat: block up to ``seconds`` or until the robot gets mail.
 
         A robot waiting in a long poll is alive: ``touch`` is called every ``slice_seconds`` so the
@@ -164,10 +164,6 @@ class ConnectionRegistry:
         finally:
             if self._http_waiters.get(robot_id) is event:
                 del self._http_waiters[robot_id]
-
-    def wake_all(self) -> None:
-        for conn in list(self._by_robot.values()):
-            conn.wake()
 
     def close_all(self, code: int = 1001, reason: str = "going away") -> int:
         """Close every connection (SIGTERM drain): executors reconnect elsewhere."""

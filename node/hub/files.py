@@ -1,71 +1,68 @@
-"""Files (appendix A.2.7, protocol.md §4): upload by robots and users, signed download links."""
+"""Files (appendix A.2.7-A.2.8, protocol.md §4): uploads by robots and users, signed download links,
+and a robot's delivery into the personal folder of the user who started its run."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, request, send_file
+from pydantic import BaseModel, ConfigDict, Field
 
+from common.auth.csrf import exempt, protect_cookie_calls
 from common.auth.guard import require
-from common.db import db
-from common.envelope import BAD_REQUEST, FORBIDDEN, NOT_FOUND, ApiError, envelope
-from common.files import SOURCES, FileTooLarge, get_file, save_file
-from node.context import runtime
+from common.envelope import FORBIDDEN, NOT_FOUND, ApiError, envelope
+from common.errors import json_errors
+from common.files import SOURCES, get_file
+from common.urls import base_url
+from node.files.personal import put_personal_file
+from node.files.uploads import store_upload
+from node.hub.messages import parse_body
 from node.hub.robot_auth import robot_from_headers
-from node.hub.urls import base_url
-from node.schedule import runs
-from node.schedule.dispatch import file_link
+from node.runtime import runtime
+from protocol.codes import BAD_REQUEST
 
 bp = Blueprint("files", __name__)
+json_errors(bp)
 
 
 def _caller() -> str:
     """``robot:ID`` for an executor (robot headers), else ``user:NAME`` for a user allowed to upload."""
     if request.headers.get("robotId"):
         return "robot:" + robot_from_headers(request, allow_supplier_secret=True)
+    protect_cookie_calls()
     return f"user:{require('file.upload').username}"
 
 
+def _scoped(run_id: str | None) -> str | None:
+    """With a run token, the call is held to the token's run."""
+    scope = g.get("rpa_run_scope")
+    if scope is None:
+        return run_id
+    if run_id not in (None, scope):
+        raise ApiError(FORBIDDEN, "runInstanceId: the run token is for another run", 403)
+    return scope
+
+
 @bp.post("/v1/file/<source>/upload")
+@exempt
 def upload(source: str):
     """Store the multipart field ``file``; answer ``{fileId, fileName, fileUrl}``."""
     if source not in SOURCES:
         raise ApiError(BAD_REQUEST, f"source: one of {', '.join(SOURCES)}", 404)
     owner = _caller()
-    rt = runtime()
     upload_file = request.files.get("file")
     if upload_file is None:
         raise ApiError(BAD_REQUEST, "file: multipart field 'file' is required")
-    run_id = request.form.get("runInstanceId") or None
-    scope = g.get("rpa_run_scope")
-    if scope is not None:  # a run token: only that run's files
-        if run_id not in (None, scope):
-            raise ApiError(FORBIDDEN, "runInstanceId: the run token is for another run", 403)
-        run_id = scope
-    robot_id = owner.removeprefix("robot:") if owner.startswith("robot:") else None
-    if run_id and robot_id:
-        runs.owned_run(robot_id, run_id)
-    elif source == "checkpoint":
-        raise ApiError(BAD_REQUEST, "runInstanceId: a checkpoint belongs to a run the robot executes")
-    db.session.rollback()
-    try:
-        stored = save_file(
-            rt.blobs,
-            upload_file.stream,
-            source=source,
-            name=upload_file.filename or "file",
-            owner=owner,
-            limit=rt.config.upload_limits.get(source, 100 * 2**20),
-            content_type=upload_file.mimetype or "application/octet-stream",
-            run_instance_id=run_id,
-        )
-    except FileTooLarge as exc:
-        raise ApiError(10007, f"file: {exc} (limit for {source})", 413) from None
-    db.session.commit()
-    if source == "checkpoint" and robot_id and run_id:
-        runs.set_checkpoint(robot_id, run_id, stored.id)
-    base = base_url(request, rt.config.public_url)
-    return envelope(
-        {"fileId": stored.id, "fileName": stored.name, "fileUrl": file_link(base, stored.id, owner)}
+    stored = store_upload(
+        upload_file.stream,
+        source=source,
+        name=upload_file.filename or "file",
+        content_type=upload_file.mimetype,
+        owner=owner,
+        robot_id=owner.removeprefix("robot:") if owner.startswith("robot:") else None,
+        run_id=_scoped(request.form.get("runInstanceId") or None),
     )
+    rt = runtime()
+    link = rt.links.url(base_url(request, rt.config.public_url), stored.id, owner)
+    return envelope({"fileId": stored.id, "fileName": stored.name, "fileUrl": link})
 
 
 @bp.get("/v1/file/<file_id>/content")
@@ -86,3 +83,24 @@ def content(file_id: str):
         conditional=True,
         etag=row.sha256,
     )
+
+
+class PersonalFileBody(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    fileId: str | None = Field(default=None, max_length=40)
+    fileName: str | None = Field(default=None, max_length=255)
+    runInstanceId: str | None = Field(default=None, max_length=40)
+    userId: str | None = Field(default=None, max_length=64)
+    userName: str | None = Field(default=None, max_length=128)
+
+
+@bp.post("/design/personalfile")
+@exempt
+def personal_file():
+    """A robot puts an uploaded file into the folder of the user who started its run (A.2.8)."""
+    robot_id = robot_from_headers(request, allow_supplier_secret=True)
+    body = parse_body(PersonalFileBody, request.get_json(silent=True))
+    run_id = _scoped(body.runInstanceId)
+    row = put_personal_file(robot_id, body.fileId, body.fileName, run_id, body.userId)
+    return envelope({"id": row.id, "userId": row.user_id, "fileId": row.file_id})

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
+from common.auth.csrf import exempt
 from common.db import db
-from common.envelope import BAD_REQUEST, ApiError, envelope
-from node.context import runtime
-from node.hub import service
-from node.hub.protocol import (
+from common.envelope import ApiError, envelope
+from common.errors import json_errors
+from common.urls import base_url
+from node.hub.messages import (
     HeartbeatBody,
     RegisterBody,
     ReportFinishBody,
@@ -17,43 +18,50 @@ from node.hub.protocol import (
     parse_body,
 )
 from node.hub.robot_auth import robot_from_headers
-from node.hub.urls import base_url
-from node.schedule import dispatch, robots
-from node.schedule.robots import check_robot_id
+from node.hub.runtime import hub_runtime
+from node.robots.registration import check_robot_id
+from node.robots.runtime import robots_runtime
+from node.runs import delivery, reports
+from node.runs.arrivals import register_and_offer
+from node.runs.reports import RobotSession
+from node.runtime import runtime
+from protocol.actions import NONE
+from protocol.codes import BAD_REQUEST
+from protocol.limits import MAX_WAIT_SECONDS
 
 bp = Blueprint("robots_connect", __name__, url_prefix="/robots/connect")
-
-# robotId → the session of its current robotConnectId in this process.
-_sessions: dict[str, service.Session] = {}
-MAX_WAIT = 30
+json_errors(bp)
 
 
 def _json_body():
-    if request.content_length and request.content_length > runtime().config.max_frame_bytes:
-        raise ApiError(BAD_REQUEST, f"body: larger than {runtime().config.max_frame_bytes} bytes", 413)
+    limit = runtime().config.max_frame_bytes
+    if request.content_length and request.content_length > limit:
+        raise ApiError(BAD_REQUEST, f"body: larger than {limit} bytes", 413)
     data = request.get_json(silent=True)
     if data is None and request.get_data(cache=True):
         raise ApiError(BAD_REQUEST, "body: not valid JSON")
     return data if data is not None else {}
 
 
-def _session() -> service.Session:
+def _session() -> RobotSession:
     robot_id = robot_from_headers(request)
     connect_id = request.headers["robotConnectId"]
-    sess = _sessions.get(robot_id)
+    sessions = hub_runtime().http_sessions
+    sess = sessions.get(robot_id)
     if sess is None or sess.connect_id != connect_id:
-        sess = _sessions[robot_id] = service.Session(robot_id, connect_id)
+        sess = sessions[robot_id] = RobotSession(robot_id, connect_id)
     return sess
 
 
 @bp.post("/register")
+@exempt
 def register():
     robot_id = check_robot_id(request.headers.get("robotId"))
     body = parse_body(RegisterBody, _json_body())
-    _robot, connect_id, lic = robots.register(
+    _robot, connect_id, lic = register_and_offer(
         robot_id, body.supplierCode, body.supplierSecret, body.version, "http", refuse_live_ws=False
     )
-    _sessions[robot_id] = service.Session(robot_id, connect_id)
+    hub_runtime().http_sessions[robot_id] = RobotSession(robot_id, connect_id)
     return envelope({"robotConnectId": connect_id, "licenseContent": lic})
 
 
@@ -64,57 +72,67 @@ def _wait_seconds() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ApiError(BAD_REQUEST, "X-Wait-Seconds: a number from 0 to 30") from None
-    if not 0 <= value <= MAX_WAIT:
-        raise ApiError(BAD_REQUEST, "X-Wait-Seconds: a number from 0 to 30")
+        raise ApiError(BAD_REQUEST, f"X-Wait-Seconds: a number from 0 to {MAX_WAIT_SECONDS}") from None
+    if not 0 <= value <= MAX_WAIT_SECONDS:
+        raise ApiError(BAD_REQUEST, f"X-Wait-Seconds: a number from 0 to {MAX_WAIT_SECONDS}")
     return value
 
 
 @bp.post("/heartbeat")
+@exempt
 def heartbeat():
+    """Heartbeat, answered with the robot's next command (long poll up to ``X-Wait-Seconds``)."""
     sess = _session()
     body = parse_body(HeartbeatBody, _json_body())
     wait = _wait_seconds()
-    rt = runtime()
-    service.heartbeat(sess, body)
-    base = base_url(request, rt.config.public_url)
+    cfg = runtime().config
+    presence = robots_runtime().presence
+    connections = hub_runtime().connections
+    reports.heartbeat(sess, body.runInstanceId, body.metrics.model_dump() if body.metrics else None)
+    base = base_url(request, cfg.public_url)
     while True:
-        cmds = dispatch.take_commands(sess.robot_id, base, 1)
+        cmds = delivery.take_commands(sess.robot_id, base, 1)
         if cmds:
             cmd_id, action, cmd_body = cmds[0]
-            dispatch.mark_delivered([cmd_id])
+            delivery.mark_delivered([cmd_id])
             if not action:  # a stale Execute was dropped: look again
                 continue
             return envelope({"Action": action, "Body": cmd_body})
         db.session.rollback()
-        if wait <= 0 or rt.connections.draining:
-            return envelope({"Action": "None", "Body": None})
-        rt.connections.wait_for_mail(
+        if wait <= 0 or connections.draining:
+            return envelope({"Action": NONE, "Body": None})
+        connections.wait_for_mail(
             sess.robot_id,
             wait,
-            touch=lambda: rt.presence.touch(sess.robot_id),
-            slice_seconds=max(rt.config.heartbeat_interval / 2, 0.2),
+            touch=lambda: presence.touch(sess.robot_id),
+            slice_seconds=max(cfg.heartbeat_interval / 2, 0.2),
         )
-        rt.presence.touch(sess.robot_id)
+        presence.touch(sess.robot_id)
         wait = 0
 
 
 @bp.post("/reportLogs")
+@exempt
 def report_logs():
     sess = _session()
-    service.report_logs(sess, parse_body(ReportLogsBody, _json_body()))
+    body = parse_body(ReportLogsBody, _json_body())
+    reports.report_logs(sess, body.runInstanceId, body.logs)
     return envelope(None)
 
 
 @bp.post("/reportFinish")
+@exempt
 def report_finish():
     sess = _session()
-    service.report_finish(sess, parse_body(ReportFinishBody, _json_body()))
+    body = parse_body(ReportFinishBody, _json_body())
+    reports.report_finish(sess, body.runInstanceId, body.status, body.errorCode)
     return envelope(None)
 
 
 @bp.post("/reportVideoRecord")
+@exempt
 def report_video():
     sess = _session()
-    service.report_video(sess, parse_body(ReportVideoBody, _json_body()))
+    body = parse_body(ReportVideoBody, _json_body())
+    reports.report_video(sess, body.runInstanceId, body.videoId)
     return envelope(None)

@@ -11,49 +11,62 @@ from flask_sock import Sock
 from simple_websocket import ConnectionClosed
 
 from common.db import db
-from common.envelope import BAD_REQUEST, NOT_REGISTERED, THROTTLED, UNKNOWN_ERROR, ApiError
-from node.context import runtime
-from node.hub import service
+from common.envelope import ApiError
+from common.urls import base_url
 from node.hub.connections import Connection
-from node.hub.protocol import frame, parse_frame
-from node.hub.urls import base_url
-from node.schedule import robots
+from node.hub.messages import frame, parse_frame
+from node.hub.runtime import hub_runtime
+from node.robots.registration import ROBOT_ID_RE, disconnect
+from node.runs import reports
+from node.runs.arrivals import register_and_offer
+from node.runs.reports import RobotSession
+from node.runtime import runtime
+from protocol.actions import (
+    CONFIRM,
+    ERROR,
+    HEARTBEAT,
+    REGISTER,
+    REPORT_FINISH,
+    REPORT_LOGS,
+    REPORT_VIDEO_RECORD,
+    SEND_LICENSE,
+)
+from protocol.codes import BAD_REQUEST, NOT_REGISTERED, RETRY_LATER_CODES, UNKNOWN_ERROR
 
 log = logging.getLogger(__name__)
 
 sock = Sock()
 
-# Refusals that mean "not applied this time" (overloaded, internal error). Over WebSocket nothing
-# else tells the executor which frame failed, so the connection is closed with 1013: the executor's
-# unconfirmed reports are sent again after it reconnects, instead of being lost.
-RETRY_LATER = frozenset({THROTTLED, UNKNOWN_ERROR})
+# Refusals that mean "not applied this time" (overloaded, internal error): over WebSocket nothing
+# else tells the executor which frame failed, so the connection is closed with 1013, and the
+# executor's unconfirmed reports are sent again after it reconnects instead of being lost.
 
 
 def _error(code: int, message: str) -> str:
-    return frame("Error", {"errorCode": code, "message": message})
+    return frame(ERROR, {"errorCode": code, "message": message})
 
 
 @sock.route("/robothub/<path:robot_id>")
-def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
+def robothub(ws, robot_id: str) -> None:
     """One executor connection: Register first, then heartbeats, logs and reports; commands go down.
 
     Frames are handled strictly in order, and a ReportLogs or ReportFinish only after the previous
     frame's data is committed: a ``Confirm`` (the Heartbeat extension) therefore vouches for every
     frame sent before its Heartbeat.
     """
-    rt = runtime()
-    cfg = rt.config
+    cfg = runtime().config
+    connections = hub_runtime().connections
     base = base_url(request, cfg.public_url)
-    sess: service.Session | None = None
+    sess: RobotSession | None = None
     conn: Connection | None = None
     last_heard = time.monotonic()
     stale_after = cfg.offline_after
     retry_later = False
     try:
-        if not robots.ROBOT_ID_RE.match(robot_id):
+        if not ROBOT_ID_RE.match(robot_id):
             ws.send(_error(BAD_REQUEST, "robotId: 1-64 characters of letters, digits, . _ : - in the URL"))
             return
-        while not rt.connections.draining:
+        while not connections.draining:
             text = ws.receive(timeout=cfg.heartbeat_interval)
             if text is None:
                 if time.monotonic() - last_heard > stale_after:
@@ -64,10 +77,10 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
             try:
                 action, body = parse_frame(text, cfg.max_frame_bytes)
                 if sess is None:
-                    if action != "Register":
+                    if action != REGISTER:
                         raise ApiError(NOT_REGISTERED, f"action: {action} before a successful Register")
                     try:
-                        _robot, cid, lic = robots.register(
+                        _robot, cid, lic = register_and_offer(
                             robot_id,
                             body.supplierCode,
                             body.supplierSecret,
@@ -78,28 +91,29 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
                     except ApiError as exc:
                         ws.send(_error(exc.code, exc.hint))
                         return
-                    sess = service.Session(robot_id, cid)
-                    conn = Connection(rt.connections, robot_id, cid, ws, base)
-                    rt.connections.add(conn)
+                    sess = RobotSession(robot_id, cid)
+                    conn = Connection(connections, robot_id, cid, ws, base)
+                    connections.add(conn)
                     if lic is not None:
-                        conn.send(frame("SendLicense", {"licenseContent": lic}))
+                        conn.send(frame(SEND_LICENSE, {"licenseContent": lic}))
                     conn.wake()
-                elif action == "Heartbeat":
-                    service.heartbeat(sess, body)
+                elif action == HEARTBEAT:
+                    metrics = body.metrics.model_dump() if body.metrics else None
+                    reports.heartbeat(sess, body.runInstanceId, metrics)
                     if body.confirm:  # frames are handled in order: all before this one are done
-                        conn.send(frame("Confirm", {"confirm": body.confirm}))
-                elif action == "ReportLogs":
-                    service.report_logs(sess, body)
-                elif action == "ReportFinish":
-                    service.report_finish(sess, body)
-                elif action == "ReportVideoRecord":
-                    service.report_video(sess, body)
+                        conn.send(frame(CONFIRM, {"confirm": body.confirm}))
+                elif action == REPORT_LOGS:
+                    reports.report_logs(sess, body.runInstanceId, body.logs)
+                elif action == REPORT_FINISH:
+                    reports.report_finish(sess, body.runInstanceId, body.status, body.errorCode)
+                elif action == REPORT_VIDEO_RECORD:
+                    reports.report_video(sess, body.runInstanceId, body.videoId)
                 else:  # Register again on a registered connection
                     raise ApiError(BAD_REQUEST, "action: already registered on this connection")
             except ApiError as exc:
                 db.session.rollback()
                 (conn.send if conn else ws.send)(_error(exc.code, exc.hint))
-                if exc.code in RETRY_LATER:
+                if exc.code in RETRY_LATER_CODES:
                     retry_later = True
                     break
             except ConnectionClosed:
@@ -119,15 +133,15 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
     finally:
         if retry_later:  # a frame was not applied: no later Confirm may cover it; resend after reconnect
             code, reason = 1013, "try again later"
-        elif rt.connections.draining:
+        elif connections.draining:
             code, reason = 1001, "going away"
         else:
             code, reason = 1000, ""
         if conn is not None:
             conn.close(code, reason)  # under its send lock: never interleaved with a delivery
-            rt.connections.remove(conn)
+            connections.remove(conn)
             try:
-                robots.disconnect(robot_id, conn.connect_id)
+                disconnect(robot_id, conn.connect_id)
             except Exception:
                 log.exception("Robot %s: could not record the disconnect", robot_id)
             log.info("Robot %s: WebSocket closed", robot_id)
@@ -137,7 +151,7 @@ def robothub(ws, robot_id: str) -> None:  # noqa: ANN001
 CLOSE_WAIT_SECONDS = 2.0
 
 
-def _close(ws, code: int, reason: str) -> None:  # noqa: ANN001
+def _close(ws, code: int, reason: str) -> None:
     """Send the close frame and wait (at most CLOSE_WAIT_SECONDS) for the executor's answer: the
     socket is then closed by its own reader after both sides are done, so no reset can swallow the
     last frames we sent, and the descriptor is released before the server's cleanup runs."""
@@ -149,5 +163,5 @@ def _close(ws, code: int, reason: str) -> None:  # noqa: ANN001
         reader.join(timeout=CLOSE_WAIT_SECONDS)
 
 
-def init_app(app) -> None:  # noqa: ANN001
+def init_app(app) -> None:
     sock.init_app(app)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from node.schedule import robots
+from node.robots.management import count_robots, first_robots
+from node.runs.services import recent_runs
 
 
 @dataclass
@@ -17,5 +18,5 @@ class StatusOverview:
 
 def status_overview(robots_limit: int = 50, runs_limit: int = 20) -> StatusOverview:
     """Executors online, the first executors (online first), and the newest runs."""
-    online, total, robots_, recent = robots.overview(robots_limit, runs_limit)
-    return StatusOverview(online, total, robots_, recent)
+    online, total = count_robots()
+    return StatusOverview(online, total, first_robots(robots_limit), recent_runs(runs_limit))

@@ -31,7 +31,7 @@ IN_CI = os.environ.get("CI") == "true"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-def _missing(reason: str):  # noqa: ANN202
+def _missing(reason: str):
     if IN_CI:
         pytest.fail(f"{reason}: CI must provide it (.ci/run installs chromium, pip installs .[dev])")
     pytest.skip(f"{reason} (CI runs these browser tests for real)")
@@ -83,7 +83,7 @@ def tab(browser):
     page.on("pageerror", lambda exc: t.errors.append(f"pageerror: {exc}"))
     page.on("console", lambda msg: msg.type == "error" and t.errors.append(f"console: {msg.text}"))
 
-    def abort_foreign(route) -> None:  # noqa: ANN001
+    def abort_foreign(route) -> None:
         t.foreign.append(route.request.url)
         route.abort()
 

@@ -10,7 +10,7 @@ from tests.support import ADMIN_PASSWORD, connect_ws, seeded
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
-def finished_run(node, robot, app_id: str, robot_id: str, status: int, **finish) -> str:  # noqa: ANN001
+def finished_run(node, robot, app_id: str, robot_id: str, status: int, **finish) -> str:
     """Start a run on ``robot_id`` and let the protocol client report it finished."""
     run_id = node.start_run(app_id, robotId=robot_id)
     assert robot.expect("Execute")["body"]["runInstanceId"] == run_id
@@ -19,7 +19,7 @@ def finished_run(node, robot, app_id: str, robot_id: str, status: int, **finish)
     return run_id
 
 
-def cells(row) -> list[str]:  # noqa: ANN001
+def cells(row) -> list[str]:
     return [c.strip() for c in row.locator("td").all_inner_texts()]
 
 

@@ -11,14 +11,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from click.testing import CliRunner
 
-from node.conformance.cli import conformance_command
-from node.conformance.runner import all_rules, run_conformance
+from conformance.cli import conformance_command
+from conformance.runner import all_rules, run_conformance
 from tests.support import ADMIN_PASSWORD, ROOT
 
 KNOWN_NODE_BUGS: dict[str, str] = {}  # rule id → a word of the reason, while a node bug is open
 
 
-def unexpected(results) -> list[str]:  # noqa: ANN001
+def unexpected(results) -> list[str]:
     return [
         r.line()
         for r in results
@@ -91,7 +91,7 @@ class _BrokenHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = _broken
 
-    def log_message(self, *args) -> None:  # noqa: ANN002
+    def log_message(self, *args) -> None:
         pass
 
 

@@ -20,7 +20,7 @@ from flask import Flask, abort, jsonify, request
 from flask_sock import Sock
 from werkzeug.serving import make_server
 
-from executor.sdk.secret import sign
+from protocol.secret import sign
 
 
 def ok(value: Any = None, status: int = 200):

@@ -21,8 +21,8 @@ from executor.sdk import (
     make_transport,
 )
 from executor.sdk.messages import frame, truncate_utf8
-from executor.sdk.secret import sign
 from executor.sdk.ws import ws_url
+from protocol.secret import sign
 
 
 def test_supplier_secret_has_ts_nonce_and_valid_signature():

@@ -85,7 +85,7 @@ FIELD_BODIES = {
 }
 
 
-def substitute(value, run_id: str):  # noqa: ANN001, ANN201
+def substitute(value, run_id: str):
     """``value`` with the RUN placeholder replaced by the real run id, at any depth."""
     if value == RUN:
         return run_id

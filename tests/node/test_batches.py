@@ -12,11 +12,13 @@ from sqlalchemy import func, select
 from common.audit import verify_chain
 from common.db import db
 from common.envelope import ApiError
-from node.context import runtime
-from node.schedule import runs, suppliers
-from node.schedule.models import Robot, RobotCommand, RunInstance, RunTransition
-from node.schedule.runs import RunOptions
-from node.share.packages import publish_package
+from node.packages.publish import publish_package
+from node.robots import suppliers
+from node.robots.models import Robot, RobotCommand
+from node.runs import services as runs
+from node.runs.models import RunInstance, RunTransition
+from node.runs.runtime import runs_runtime
+from node.runs.services import RunOptions
 from tests.support import package_zip
 
 
@@ -31,13 +33,13 @@ def desk(app):
         application, _ver = publish_package(io.BytesIO(package_zip()), name="hello", actor="test")
         app_id = application.id
         db.session.remove()
-    rt = app.extensions["rpa"]
-    rt.desk.start()
+    desk = app.extensions["rpa.runs"].desk
+    desk.start()
     yield app, app_id
-    rt.desk.stop()
+    desk.stop()
 
 
-def _in_app(app, fn, *args):  # noqa: ANN001, ANN202
+def _in_app(app, fn, *args):
     with app.app_context():
         try:
             return fn(*args)
@@ -47,7 +49,7 @@ def _in_app(app, fn, *args):  # noqa: ANN001, ANN202
             db.session.remove()
 
 
-def _start(app, app_id):  # noqa: ANN001, ANN202
+def _start(app, app_id):
     return _in_app(app, runs.start_run, app_id, None, None, "1", "admin", RunOptions())
 
 
@@ -57,8 +59,7 @@ def test_concurrent_starts_share_commits_and_never_double_book(desk):
     gevent.joinall(jobs, raise_error=True)
     started = [job.value for job in jobs]
     with app.app_context():
-        rt = runtime()
-        assert rt.desk.batches < 8, "eight concurrent starts should not need eight commits"
+        assert runs_runtime().desk.batches < 8, "eight concurrent starts should not need eight commits"
         dispatched = [r for r in started if r.status == "dispatched"]
         assert len(dispatched) == 5 and len({r.robot_id for r in dispatched}) == 5
         assert sum(r.status == "pending" for r in started) == 3

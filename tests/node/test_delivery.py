@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from common.db import db
 from node.hub.connections import Connection
-from node.schedule import dispatch, suppliers
-from node.schedule.models import Robot, RobotCommand
+from node.robots import suppliers
+from node.robots.inbox import enqueue_command
+from node.robots.models import Robot, RobotCommand
+from node.runs import delivery
 
 
 class SentFrames:
@@ -37,24 +39,24 @@ def hub(app):
         db.session.add(Robot(id="d1", supplier_code="acme", state="enabled", online=True))
         db.session.commit()
         db.session.remove()
-    rt = app.extensions["rpa"]
-    rt.desk._ride_delay = 1.0  # long enough that the record is still riding when the test looks
-    rt.desk.start()
+    desk, connections = app.extensions["rpa.runs"].desk, app.extensions["rpa.hub"].connections
+    desk._ride_delay = 1.0  # long enough that the record is still riding when the test looks
+    desk.start()
     ws = SentFrames()
-    conn = Connection(rt.connections, "d1", "c1", ws, "http://node")
-    rt.connections.add(conn)
+    conn = Connection(connections, "d1", "c1", ws, "http://node")
+    connections.add(conn)
     yield app, conn, ws
-    rt.desk.stop()
+    desk.stop()
 
 
-def _enqueue(app, body: dict) -> None:  # noqa: ANN001
+def _enqueue(app, body: dict) -> None:
     with app.app_context():
-        dispatch.enqueue_command("d1", "Stop", None, body)
+        enqueue_command("d1", "Stop", None, body)
         db.session.commit()  # the bus wakes the connection after this commit
         db.session.remove()
 
 
-def _undelivered(app) -> list[dict]:  # noqa: ANN001
+def _undelivered(app) -> list[dict]:
     with app.app_context():
         rows = db.session.scalars(
             select(RobotCommand).where(RobotCommand.robot_id == "d1", RobotCommand.delivered_at.is_(None))
@@ -85,13 +87,13 @@ def test_take_commands_leaves_out_the_skipped_ids_and_still_fills_its_limit(app)
     """Skipped ids do not count against the limit."""
     with app.app_context():
         for n in range(4):
-            dispatch.enqueue_command("d9", "Stop", None, {"n": n})
+            enqueue_command("d9", "Stop", None, {"n": n})
         db.session.commit()
-        ids = [c[0] for c in dispatch.take_commands("d9", "http://node", 10)]
+        ids = [c[0] for c in delivery.take_commands("d9", "http://node", 10)]
         assert len(ids) == 4
-        got = dispatch.take_commands("d9", "http://node", 2, skip={ids[0], ids[1]})
+        got = delivery.take_commands("d9", "http://node", 2, skip={ids[0], ids[1]})
         assert [c[0] for c in got] == ids[2:]
-        got = dispatch.take_commands("d9", "http://node", 2, skip={ids[1]})
+        got = delivery.take_commands("d9", "http://node", 2, skip={ids[1]})
         assert [c[0] for c in got] == [ids[0], ids[2]]
         db.session.remove()
 
@@ -99,11 +101,11 @@ def test_take_commands_leaves_out_the_skipped_ids_and_still_fills_its_limit(app)
 def test_a_record_that_fails_is_not_sent_again_on_this_connection(hub, monkeypatch, caplog):
     """Fault injection: the run desk fails to write the record. The command stays undelivered in the
     inbox (the next connection gets it again), but this connection, which has sent it, does not."""
-    from node.schedule import batches
+    from node.runs import desk as batches
 
     app, _conn, ws = hub
 
-    def broken(items):  # noqa: ANN001, ANN202
+    def broken(items):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(batches, "apply_marks", broken)

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from executor.sdk.secret import build_supplier_secret
+from protocol.secret import build_supplier_secret
 from tests.node.fuzz_inputs import (
     FAST,
     FIELD_BODIES,
@@ -52,7 +52,7 @@ HTTP_ACTION = {
 class InProcess:
     """The in-process node with a supplier, an app and a registered HTTP robot executing a run."""
 
-    def __init__(self, client, admin_headers) -> None:  # noqa: ANN001
+    def __init__(self, client, admin_headers) -> None:
         self.client, self.admin = client, admin_headers
         sup = self.value("POST", "/api/v1/suppliers", json={"code": "fuzz", "name": "fuzz"})
         self.secret = sup["secret"]
@@ -71,7 +71,7 @@ class InProcess:
         self.connect_id = value.get_json()["resultValue"]["robotConnectId"]
         self.run_id = self.new_run()
 
-    def value(self, method: str, path: str, **kw):  # noqa: ANN201
+    def value(self, method: str, path: str, **kw):
         resp = self.client.open(path, method=method, headers=self.admin, **kw)
         assert resp.status_code < 300, resp.get_data(as_text=True)
         return resp.get_json()["resultValue"]
@@ -103,7 +103,7 @@ def node(client, admin_headers):
     return InProcess(client, admin_headers)
 
 
-def assert_envelope(resp, what: object) -> None:  # noqa: ANN001
+def assert_envelope(resp, what: object) -> None:
     """A JSON envelope below 500; a failure carries an int errorCode and a hint naming the field."""
     text = resp.get_data(as_text=True)
     assert resp.status_code < 500, (what, resp.status_code, text[:300])

@@ -47,7 +47,7 @@ def ws_probe(robot: WsRobot) -> list[dict]:
 
 
 @st.composite
-def ws_frames(draw) -> str | bytes:  # noqa: ANN001
+def ws_frames(draw) -> str | bytes:
     """A frame: random text or bytes, any JSON, or {action, body} with field-aware or random bodies."""
     kind = draw(st.sampled_from(["text", "bytes", "json", "frame", "frame", "frame"]))
     if kind == "text":

@@ -5,7 +5,7 @@ import time
 import pytest
 import requests
 
-from executor.sdk.secret import build_supplier_secret
+from protocol.secret import build_supplier_secret
 from tests.support import HttpRobot, log_lines, seeded
 
 

@@ -8,8 +8,8 @@ import gevent
 from sqlalchemy import func, select
 
 from common.db import db
-from node.context import runtime
-from node.schedule.models import RunInstanceLog
+from node.runs.models import RunInstanceLog
+from node.runs.runtime import runs_runtime
 
 
 def _rows(run_id: str, n: int, content: str | None = "line") -> list[dict]:
@@ -30,7 +30,7 @@ def _rows(run_id: str, n: int, content: str | None = "line") -> list[dict]:
 
 def test_a_bad_message_fails_alone_and_its_batch_neighbours_are_stored(app):
     with app.app_context():
-        writer = runtime().logs
+        writer = runs_runtime().logs
     writer.start()
     try:
         jobs = [

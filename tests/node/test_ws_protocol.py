@@ -159,7 +159,7 @@ def test_body_may_be_an_object(setup):
 def test_register_refusals(setup):
     """Bad secret, replayed nonce and unknown supplier get Error 10002 and the connection is closed."""
     node, secret, _ = setup
-    from executor.sdk.secret import build_supplier_secret
+    from protocol.secret import build_supplier_secret
 
     bad = WsRobot(node, "intruder", "acme", "wrong-secret")
     bad.register()

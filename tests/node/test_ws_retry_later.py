@@ -15,17 +15,18 @@ import pytest
 from simple_websocket import ConnectionClosed
 from werkzeug.serving import make_server
 
-from common.envelope import THROTTLED, ApiError
-from node.hub import service
-from node.schedule import suppliers
+from common.envelope import ApiError
+from node.robots import suppliers
+from node.runs import reports as service
+from protocol.codes import THROTTLED
 from tests.support import WsRobot, log_lines
 
 
-def _overloaded(sess, body):  # noqa: ANN001, ANN202
+def _overloaded(*_args):
     raise ApiError(THROTTLED, "Log ingest: the node is overloaded; nothing was changed, retry", 503)
 
 
-def _broken(sess, body):  # noqa: ANN001, ANN202
+def _broken(*_args):
     raise RuntimeError("a bug while handling the frame")
 
 

@@ -13,10 +13,11 @@ import sqlalchemy as sa
 
 from common.db import db
 from common.timeutil import utcnow
-from node.schedule import runs, suppliers
-from node.schedule.models import Robot
-from node.schedule.runs import RunOptions
-from node.share.packages import publish_package
+from node.packages.publish import publish_package
+from node.robots import suppliers
+from node.robots.models import Robot
+from node.runs import services as runs
+from node.runs.services import RunOptions
 from tests.support import package_zip
 
 
@@ -50,13 +51,13 @@ def pg_app(tmp_path, postgres_url, redis_url):
     other = sa.create_engine(postgres_url)  # "another process": its own connection and transaction
     yield app, other
     other.dispose()
-    app.extensions["rpa"].bus.close()
+    app.extensions["rpa.robots"].bus.close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
 
 
-def _last_seen(app) -> dict:  # noqa: ANN001
+def _last_seen(app) -> dict:
     with app.app_context():
         out = dict(db.session.execute(sa.select(Robot.id, Robot.last_seen_at)).all())
         db.session.remove()
@@ -66,7 +67,7 @@ def _last_seen(app) -> dict:  # noqa: ANN001
 def test_presence_skips_a_robot_row_held_elsewhere_and_writes_it_next_time(pg_app):
     """The flush does not wait for a held row; it writes it on the next flush."""
     app, other = pg_app
-    presence = app.extensions["rpa"].presence
+    presence = app.extensions["rpa.robots"].presence
     with other.connect() as conn, conn.begin():
         conn.execute(sa.text("SELECT id FROM robot WHERE id = 'p1' FOR UPDATE"))
         presence.touch("p1")
@@ -97,7 +98,7 @@ def test_an_app_listens_to_the_bus_only_once_started(pg_app):
     """The factory starts no background work: a process that is not monkey-patched (a CLI, an RQ
     job, this test) must never run a Redis listener, which would block it in a socket read."""
     app, _other = pg_app
-    bus = app.extensions["rpa"].bus
+    bus = app.extensions["rpa.robots"].bus
     assert bus._listener is None
     gevent.sleep(0.01)  # with a listener spawned by the factory, this never returned
     bus.start()

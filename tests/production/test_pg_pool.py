@@ -9,11 +9,10 @@ import time
 import gevent
 import pytest
 
-from common.auth.services import _token_cache
 from common.db import db
-from node.schedule import suppliers
-from node.schedule.models import Robot
-from node.share.packages import publish_package
+from node.packages.publish import publish_package
+from node.robots import suppliers
+from node.robots.models import Robot
 from tests.support import ADMIN_PASSWORD, package_zip
 
 
@@ -40,9 +39,9 @@ def small_pool_app(tmp_path, postgres_url, redis_url):
         application, _ = publish_package(io.BytesIO(package_zip()), name="hello", actor="test")
         app.config["TEST_APP_ID"] = application.id
         db.session.remove()
-    app.extensions["rpa"].desk.start()
+    app.extensions["rpa.runs"].desk.start()
     yield app
-    app.extensions["rpa"].desk.stop()
+    app.extensions["rpa.runs"].desk.stop()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -58,7 +57,9 @@ def test_concurrent_run_starts_with_uncached_tokens_do_not_exhaust_a_two_connect
     headers = {"Authorization": "Bearer " + token.get_json()["resultValue"]["token"]}
 
     def start() -> int:
-        _token_cache.clear()  # the token is looked up in the database: the session holds a connection
+        app.extensions[
+            "rpa.auth"
+        ].clear()  # the token is looked up in the database: the session holds a connection
         r = app.test_client().post("/api/v1/runs", json={"appId": app.config["TEST_APP_ID"]}, headers=headers)
         return r.status_code
 

@@ -13,8 +13,10 @@ from tests.support import ROOT
 def test_worker_runs_a_node_job(tmp_path, redis_url):
     """A job enqueued with the project's defaults is executed by `rpa worker --burst` and succeeds."""
     import redis
-    from rq import Queue
     from rq.job import Job
+
+    from common.jobs import enqueue
+    from node.jobs import sweep
 
     env = {
         **os.environ,
@@ -25,7 +27,7 @@ def test_worker_runs_a_node_job(tmp_path, redis_url):
     run = dict(cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert subprocess.run([sys.executable, "-m", "rpa", "db", "upgrade"], **run).returncode == 0
     conn = redis.Redis.from_url(redis_url)
-    job = Queue("periodic", connection=conn).enqueue("node.ops.tasks.sweep", job_timeout=60)
+    job = enqueue(conn, sweep)  # with the job's declared policy (queue "periodic")
     done = subprocess.run([sys.executable, "-m", "rpa", "worker", "--burst"], **run)
     assert done.returncode == 0, done.stderr
     job = Job.fetch(job.id, connection=conn)
