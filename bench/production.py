@@ -63,6 +63,7 @@ class GunicornNode(h.Server):
                 "RPA_BIND": f"127.0.0.1:{port}",
                 "RPA_WORKERS": str(workers),
                 "RPA_SECRET_KEY": SECRET_KEY,
+                "RPA_DEBUG_HEADERS": "true",  # X-RPA-Process: the sockets per worker are printed
                 "RPA_LOG_LEVEL": "WARNING",
                 "PYTHONFAULTHANDLER": "1",
                 **(env or {}),

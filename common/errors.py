@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Flask, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from common.envelope import CONFLICT, FORBIDDEN, NOT_FOUND, UNAUTHORISED, ApiError, error_envelope
@@ -36,6 +37,8 @@ def _rollback() -> None:
 
 def _json_http(exc: HTTPException):
     status = exc.code or 400
+    if isinstance(exc, CSRFError):  # a cookie-authenticated write without the page's token
+        return error_envelope(BAD_REQUEST, f"X-CSRFToken: {exc.description}", status)
     return error_envelope(HTTP_CODES.get(status, BAD_REQUEST), f"{request.path}: {exc.name.lower()}", status)
 
 

@@ -8,6 +8,7 @@ import hashlib
 import os
 import secrets
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -54,8 +55,10 @@ class BlobStore:
     def path_for(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256
 
-    def put_stream(self, stream: BinaryIO, limit: int) -> tuple[str, int]:
-        """Store ``stream`` (at most ``limit`` bytes); return (sha256, size). Durable on return."""
+    def stage(self, stream: BinaryIO, limit: int) -> Staged:
+        """Copy ``stream`` to a temp file beside the blobs, hashing it, ``limit`` enforced while
+        reading (FileTooLarge: nothing is left behind). The content is examined at ``Staged.path``
+        and then kept (``keep``) or dropped (``discard``); memory stays one chunk whatever the size."""
         digest, size = hashlib.sha256(), 0
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".upload-")
         try:
@@ -68,18 +71,39 @@ class BlobStore:
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            sha = digest.hexdigest()
-            final = self.path_for(sha)
-            final.parent.mkdir(exist_ok=True)
-            if final.exists():
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, final)
-            return sha, size
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            os.unlink(tmp)
             raise
+        return Staged(self, Path(tmp), digest.hexdigest(), size)
+
+    def put_stream(self, stream: BinaryIO, limit: int) -> tuple[str, int]:
+        """Store ``stream`` (at most ``limit`` bytes); return (sha256, size). Durable on return."""
+        staged = self.stage(stream, limit)
+        staged.keep()
+        return staged.sha256, staged.size
+
+
+@dataclass
+class Staged:
+    """Content written and hashed but not yet in the store."""
+
+    store: BlobStore
+    path: Path
+    sha256: str
+    size: int
+
+    def keep(self) -> None:
+        """Move the content into the store (once per SHA-256: a copy already there is kept)."""
+        final = self.store.path_for(self.sha256)
+        final.parent.mkdir(exist_ok=True)
+        if final.exists():
+            self.path.unlink(missing_ok=True)
+        else:
+            os.replace(self.path, final)
+
+    def discard(self) -> None:
+        """Drop the content (refused after examination)."""
+        self.path.unlink(missing_ok=True)
 
 
 def new_file_id() -> str:
@@ -99,6 +123,28 @@ def save_file(
 ) -> StoredFile:
     """Store content and add its metadata row to the session (the caller commits)."""
     sha, size = store.put_stream(stream, limit)
+    return add_file_row(
+        sha,
+        size,
+        source=source,
+        name=name,
+        owner=owner,
+        content_type=content_type,
+        run_instance_id=run_instance_id,
+    )
+
+
+def add_file_row(
+    sha: str,
+    size: int,
+    *,
+    source: str,
+    name: str,
+    owner: str,
+    content_type: str = "application/octet-stream",
+    run_instance_id: str | None = None,
+) -> StoredFile:
+    """The metadata row of content already in the store, added to the session (the caller commits)."""
     safe_name = os.path.basename(name.replace("\\", "/")).strip() or "file"
     row = StoredFile(
         id=new_file_id(),

@@ -30,6 +30,7 @@ class BaseConfig:
     log_level: str = "INFO"
     log_json: bool = True
     testing: bool = False
+    debug_headers: bool = False  # answers carry X-RPA-Process (host:pid) for scale-out tests
 
     def __post_init__(self) -> None:
         if self.db_pool_size < 1:  # SQLAlchemy reads 0 as "no limit"

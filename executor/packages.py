@@ -22,6 +22,7 @@ from executor import errors
 from executor.errors import RunError
 from executor.sdk import ConnectionLost, IntegrityError, ProtocolError, Transport
 from executor.sdk.files import sha256_file
+from protocol.package import PackageRefused, extract
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,13 @@ class Package:
 
 
 def safe_extract(zip_path: Path, dest: Path) -> None:
-    """Extract a zip refusing absolute paths and ``..`` (no writing outside ``dest``)."""
-    dest = dest.resolve()
+    """Extract a package by the container rules of ``protocol.package`` (no path outside ``dest``, no
+    link, no zip bomb: limits counted while inflating); RunError PACKAGE_INVALID names the entry."""
     with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            target = (dest / info.filename).resolve()
-            if target != dest and dest not in target.parents:
-                raise RunError(errors.PACKAGE_INVALID, f"unsafe path in package: {info.filename}")
-        zf.extractall(dest)
+        try:
+            extract(zf, dest)
+        except PackageRefused as exc:
+            raise RunError(errors.PACKAGE_INVALID, f"unsafe package entry {exc}") from None
 
 
 class PackageCache:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -9,12 +10,29 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "RPA_EXECUTOR_"
+log = logging.getLogger(__name__)
+
+
+LEGACY_WORK_DIR = Path("executor-data")  # the default until 0.1: a folder in the working directory
 
 
 def default_work_dir(robot_id: str) -> Path:
     """Where an executor keeps packages, envs, spool and runs unless told: the user's data folder
     (``$XDG_DATA_HOME`` or ``~/.local/share``) under ``rpa-executor/<robotId>``, never the folder the
-    command happens to be started in."""
+    command happens to be started in. An ``executor-data`` folder left there by an earlier version
+    is still used (its spool may hold reports not yet sent), with a warning."""
+    if LEGACY_WORK_DIR.is_dir():
+        log.warning(
+            "Using ./%s (the earlier default work dir, which may hold unsent reports); "
+            "pass --work-dir or move it to %s",
+            LEGACY_WORK_DIR,
+            _user_work_dir(robot_id),
+        )
+        return LEGACY_WORK_DIR.resolve()
+    return _user_work_dir(robot_id)
+
+
+def _user_work_dir(robot_id: str) -> Path:
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return (base / "rpa-executor" / (robot_id or "default")).expanduser().resolve()
 

@@ -50,10 +50,14 @@ def create_app(config: NodeConfig | None = None) -> Flask:
         SECRET_KEY=key,
         SQLALCHEMY_DATABASE_URI=database_url(cfg),
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(cfg),
-        MAX_CONTENT_LENGTH=max(cfg.upload_limits.values()) + 2**20,
+        # Any body: JSON and forms. Upload routes raise it for their own request (the source's limit).
+        MAX_CONTENT_LENGTH=max(cfg.max_frame_bytes, 2**20) + 2**20,
         RPA_CONFIG=cfg,
         RPA_VERSION="0.1.0",
         TESTING=cfg.testing,
+        # A WebSocket message is buffered up to twice the frame limit: beyond, the socket closes with
+        # 1009 while it arrives; between the limit and twice it, it is refused with 10001.
+        SOCK_SERVER_OPTIONS={"max_message_size": 2 * cfg.max_frame_bytes},
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
     )
@@ -61,12 +65,13 @@ def create_app(config: NodeConfig | None = None) -> Flask:
     _init_extensions(app, cfg, key)
     _register_blueprints(app)
     register_fallbacks(app, JSON_PREFIXES)
-    process = f"{socket.gethostname()}:{os.getpid()}"
+    if cfg.debug_headers:  # which host/worker answered: for scale-out tests, never by default
+        process = f"{socket.gethostname()}:{os.getpid()}"
 
-    @app.after_request
-    def _which_process(resp):
-        resp.headers["X-RPA-Process"] = process  # which host/worker answered (operations, scale-out tests)
-        return resp
+        @app.after_request
+        def _which_process(resp):
+            resp.headers["X-RPA-Process"] = process
+            return resp
 
     return app
 
@@ -101,7 +106,7 @@ def _init_extensions(app: Flask, cfg: NodeConfig, key: str) -> None:
     db.init_app(app)
     Migrate(app, db, directory=str(MIGRATIONS), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
-    init_auth(app)
+    init_auth(app, cfg.redis_url)
     redis_client = make_redis(cfg.redis_url)
     app.extensions["rpa"] = NodeRuntime(
         config=cfg,

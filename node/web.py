@@ -3,7 +3,7 @@ probes (``probes``, answered with the envelope)."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, redirect, render_template, url_for
+from flask import Blueprint, Flask, redirect, render_template, request, url_for
 from flask_login import LoginManager, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, Length
 from common.auth import services as auth
 from common.auth.guard import require
 from common.auth.models import User
+from common.auth.throttle import Throttled
 from common.db import db
 from common.envelope import envelope, error_envelope
 from common.errors import html_errors, json_errors
@@ -78,7 +79,11 @@ def login():
     error = None
     if form.validate_on_submit():
         try:
-            user = auth.authenticate(form.username.data, form.password.data)
+            user = auth.authenticate(form.username.data, form.password.data, request.remote_addr or "unknown")
+        except Throttled as exc:
+            error = f"登录失败次数过多，请 {exc.retry_after} 秒后再试 (too many failed sign-ins; try again in {exc.retry_after} s)"
+            page = render_template("login.html", form=form, error=error)
+            return page, 429, {"Retry-After": str(exc.retry_after)}
         except auth.AuthError:
             error = "用户名或密码错误 (wrong username or password)"
         else:
@@ -87,7 +92,7 @@ def login():
     return render_template("login.html", form=form, error=error), (401 if error else 200)
 
 
-@bp.app_errorhandler(CSRFError)
+@bp.errorhandler(CSRFError)
 def _csrf_failed(exc: CSRFError):
     """A form without a valid CSRF token is shown again with a message, never an error page."""
     return render_template(

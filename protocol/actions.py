@@ -8,7 +8,6 @@ HEARTBEAT = "Heartbeat"
 REPORT_LOGS = "ReportLogs"
 REPORT_FINISH = "ReportFinish"
 REPORT_VIDEO_RECORD = "ReportVideoRecord"
-UP_ACTIONS = (REGISTER, HEARTBEAT, REPORT_LOGS, REPORT_FINISH, REPORT_VIDEO_RECORD)
 
 # Node → executor.
 EXECUTE = "Execute"
@@ -17,7 +16,6 @@ SEND_LICENSE = "SendLicense"
 ERROR = "Error"
 CONFIRM = "Confirm"  # extension: answers a Heartbeat's ``confirm`` token once every earlier frame is stored
 NONE = "None"  # HTTP heartbeat answer when there is nothing to do
-DOWN_ACTIONS = (EXECUTE, STOP, SEND_LICENSE, ERROR)
 
 # Log levels (A.3.2).
 LOG_INFO = 0

@@ -104,6 +104,36 @@ def _first_run(app, app_id: str) -> str | None:
         return run.id
 
 
+def _watch_run(app, run_id: str, url: str, timeout: float = 600) -> None:
+    """Say when the sample run has finished and how it ended."""
+    import time
+
+    import gevent
+
+    from common.db import db
+    from node.runs import lifecycle
+    from node.runs.services import read_run
+
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        with app.app_context():
+            run = read_run(run_id)
+            db.session.remove()
+        if run.status in lifecycle.FINAL:
+            took = (run.finished_at - run.created_at).total_seconds() if run.finished_at else 0
+            if run.status == lifecycle.SUCCEEDED:
+                click.echo(
+                    f"  first run {run.status} in {took:.1f} s: its summary is in {url}/api/v1/me/files"
+                )
+            else:
+                click.echo(
+                    f"  first run ended {run.status} ({run.cause}); see {url}/api/v1/runs/{run_id}/logs"
+                )
+            return
+        gevent.sleep(0.5)
+    click.echo(f"  first run still {run.status} after {timeout:.0f} s: {url}/api/v1/runs/{run_id}")
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
@@ -133,6 +163,7 @@ def demo_command(host: str, port: int, data_dir: str, no_executors: bool) -> Non
             procs = _start_executors(url, secret, Path(data_dir))
         run_id = _first_run(app, app_id)
         click.echo(f"  first run:   {url}/api/v1/runs/{run_id}  (status, /logs, /transitions)")
+        gevent.spawn(_watch_run, app, run_id, url)
 
     def _stop_executors(*_a) -> None:
         for proc in procs:

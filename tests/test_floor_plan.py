@@ -146,12 +146,25 @@ def test_a_room_imports_only_the_floors_below_it(graph, room):
 
 
 def test_common_protocol_and_the_sdk_stand_alone(graph):
-    """``common`` never imports a tier; ``protocol`` imports nothing of ours; the SDK imports only
-    ``protocol`` (a vendor embeds it without the node)."""
+    """``common`` and ``config`` import no tier and no client; ``protocol`` imports nothing of ours;
+    the SDK and the conformance checker import only ``protocol`` (and, the checker, the SDK): a
+    vendor embeds or runs them without the node."""
+    tiers_and_clients = {"node", "hq", "sync", "rpa", "executor", "conformance"}
     wrong = []
     for module, targets in graph.items():
         for target in targets:
-            if module.startswith("common") and target.split(".")[0] in {"node", "hq", "sync", "rpa"}:
+            top = target.split(".")[0]
+            if module.split(".")[0] in {"common", "config"} and top in tiers_and_clients:
+                wrong.append(f"{module} -> {target}")
+            if module.startswith("config") and top == "common":
+                wrong.append(f"{module} -> {target}")
+            if module.startswith("conformance") and top not in {"conformance", "protocol", "executor"}:
+                wrong.append(f"{module} -> {target}")
+            if (
+                module.startswith("conformance")
+                and top == "executor"
+                and not target.startswith("executor.sdk")
+            ):
                 wrong.append(f"{module} -> {target}")
             if module.startswith("protocol") and not target.startswith("protocol"):
                 wrong.append(f"{module} -> {target}")

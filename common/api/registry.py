@@ -12,11 +12,14 @@ from typing import Any
 from flask import Blueprint, request
 from pydantic import BaseModel, ValidationError
 
-from common.auth.csrf import exempt, protect_cookie_calls
+from common.auth.csrf import exempt
 from common.auth.guard import require
 from common.envelope import ApiError, from_validation_error
 from common.errors import json_errors
+from common.jsonbody import request_json
 from protocol.codes import BAD_REQUEST
+
+MAX_JSON_BODY = 1024 * 1024  # bytes of a JSON request body (uploads are multipart, with their own limits)
 
 
 @dataclass
@@ -30,6 +33,7 @@ class RouteDoc:
     query: type[BaseModel] | None
     multipart: dict[str, str] | None
     tag: str
+    status: int = 200
 
 
 def api_blueprint(name: str, import_name: str, url_prefix: str = "/api/v1") -> Blueprint:
@@ -52,17 +56,17 @@ def api_route(
     query: type[BaseModel] | None = None,
     multipart: dict[str, str] | None = None,
     tag: str = "api",
+    status: int = 200,
 ):
     """Register ``fn(**path_args, body=?, query=?, user=?)`` as an API endpoint."""
 
     def deco(fn):
         @wraps(fn)
         def view(**kwargs: Any):
-            protect_cookie_calls()
             user = require(permission) if permission else None
             if body is not None:
-                data = request.get_json(silent=True)
-                if data is None:
+                data = request_json(request, MAX_JSON_BODY)
+                if not isinstance(data, dict):
                     raise ApiError(BAD_REQUEST, "body: a JSON object is required")
                 try:
                     kwargs["body"] = body.model_validate(data)
@@ -89,6 +93,7 @@ def api_route(
                 query,
                 multipart,
                 tag,
+                status,
             )
         )
         return view
@@ -104,26 +109,36 @@ def _ref(model: type[BaseModel], components: dict) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
+def _path_schema(converter: str) -> dict:
+    """The schema of a path parameter from its werkzeug converter (``int(max=N)`` → a bounded integer)."""
+    if converter.startswith("int"):
+        bound = re.search(r"max=(\d+)", converter)
+        return {"type": "integer", "minimum": 0, **({"maximum": int(bound.group(1))} if bound else {})}
+    return {"type": "string"}
+
+
 def openapi(title: str, version: str, blueprints: list[Blueprint]) -> dict:
     """The OpenAPI 3.1 document of the routes of ``blueprints`` (made with ``api_blueprint``)."""
     components: dict[str, Any] = {}
     paths: dict[str, dict] = {}
     envelope_props = {"successful": {"type": "boolean"}, "resultHint": {"type": "string"}}
     for r in [route for bp in blueprints for route in bp.api_routes]:  # type: ignore[attr-defined]
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.path)
+        path = re.sub(r"<(?:[^:>]+:)?(\w+)>", r"{\1}", r.path)
         op: dict[str, Any] = {"summary": r.summary, "tags": [r.tag], "responses": {}}
         params = [
-            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-            for p in re.findall(r"{(\w+)}", path)
+            {"name": name, "in": "path", "required": True, "schema": _path_schema(converter)}
+            for converter, name in re.findall(r"<(?:([^:>]+):)?(\w+)>", r.path)
         ]
         if r.query is not None:
+            properties = r.query.model_json_schema()["properties"]
             for name, field in r.query.model_fields.items():
+                schema = {k: v for k, v in properties[name].items() if k not in ("title", "description")}
                 params.append(
                     {
                         "name": name,
                         "in": "query",
                         "required": field.is_required(),
-                        "schema": {"type": "string"},
+                        "schema": schema,
                         "description": field.description or "",
                     }
                 )
@@ -154,7 +169,7 @@ def openapi(title: str, version: str, blueprints: list[Blueprint]) -> dict:
                 },
             }
         value = _ref(r.response, components) if r.response is not None else {}
-        op["responses"]["200"] = {
+        op["responses"][str(r.status)] = {
             "description": "envelope with resultValue",
             "content": {
                 "application/json": {

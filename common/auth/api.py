@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
+from flask import request
 from pydantic import BaseModel, Field
 
 from common.api.registry import api_blueprint, api_route
 from common.api.schemas import In
 from common.auth import services as auth
 from common.auth.services import Principal
-from common.envelope import UNAUTHORISED, ApiError, envelope
+from common.auth.throttle import Throttled
+from common.envelope import UNAUTHORISED, ApiError, envelope, error_envelope
 from common.timeutil import iso
-from protocol.codes import BAD_REQUEST
+from protocol.codes import BAD_REQUEST, THROTTLED
 
 bp = api_blueprint("auth_api", __name__)
 
@@ -45,7 +47,11 @@ class UserCreate(In):
 )
 def token(body: TokenRequest):
     try:
-        user = auth.authenticate(body.username, body.password)
+        user = auth.authenticate(body.username, body.password, request.remote_addr or "unknown")
+    except Throttled as exc:
+        resp = error_envelope(THROTTLED, f"username: {exc}", 429)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
     except auth.AuthError as exc:
         raise ApiError(UNAUTHORISED, f"username/password: {exc}", 401) from None
     value, expires = auth.issue_token(user)
@@ -53,7 +59,14 @@ def token(body: TokenRequest):
 
 
 @api_route(
-    bp, "/users", "POST", summary="Create a user", permission="user.manage", body=UserCreate, tag="auth"
+    bp,
+    "/users",
+    "POST",
+    summary="Create a user",
+    permission="user.manage",
+    body=UserCreate,
+    tag="auth",
+    status=201,
 )
 def create_user(body: UserCreate, user: Principal):
     try:

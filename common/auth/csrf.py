@@ -3,8 +3,8 @@
 Portal forms are protected (the default). Routes whose callers authenticate with a header — robots
 (robotId + robotConnectId, a supplier secret or a run token) and API clients (a bearer token) — are
 exempt one by one (``exempt``): a browser never sends those headers by itself. An API route also
-accepts the portal's session cookie, so a state-changing call that comes with the cookie and no
-bearer token must carry the CSRF token (``X-CSRFToken`` header): ``protect_cookie_calls``.
+accepts the portal's session cookie; whenever the guard takes the caller from the cookie, a
+state-changing request must carry the CSRF token (``X-CSRFToken`` header): ``protect_cookie_call``.
 """
 
 from __future__ import annotations
@@ -24,13 +24,9 @@ def exempt(view: Callable) -> Callable:
     return csrf.exempt(view)
 
 
-def protect_cookie_calls() -> None:
-    """Check the CSRF token of a state-changing request that carries the portal's session cookie
-    and no bearer token (the guard would take the cookie as the caller's identity)."""
-    if request.method in SAFE_METHODS:
+def protect_cookie_call() -> None:
+    """The caller is being taken from the portal's session cookie: a state-changing request must
+    carry the page's CSRF token (``X-CSRFToken`` or the form field), else CSRFError (400)."""
+    if request.method in SAFE_METHODS or not current_app.config.get("WTF_CSRF_ENABLED", True):
         return
-    if request.headers.get("Authorization", "").lower().startswith("bearer "):
-        return
-    if not request.cookies.get(current_app.config.get("SESSION_COOKIE_NAME", "session")):
-        return  # no ambient credential: nothing a forged request could borrow
     csrf.protect()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g, request
 from flask_login import current_user
 
+from common.auth.csrf import protect_cookie_call
 from common.auth.permissions import role_allows
 from common.auth.services import Principal, principal_of, user_for_token
 from common.envelope import FORBIDDEN, UNAUTHORISED, ApiError
@@ -19,6 +20,7 @@ def request_user() -> Principal | None:
     if header.lower().startswith("bearer "):
         user = user_for_token(header[7:].strip())
     elif current_user and current_user.is_authenticated:
+        protect_cookie_call()  # the cookie is an ambient credential: a forged request would carry it
         user = principal_of(current_user._get_current_object())
     g.rpa_user = user
     return user

@@ -16,6 +16,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from common import audit
 from common.auth.models import ApiToken, User
 from common.auth.permissions import ROLES
+from common.auth.throttle import throttle
 from common.crypto import token_digest
 from common.db import db
 from common.timeutil import utcnow
@@ -55,15 +56,28 @@ def create_user(username: str, password: str, role: str = "viewer", *, actor: st
     return user
 
 
-def authenticate(username: str, password: str) -> User:
-    """Return the active user whose password matches, else raise AuthError."""
+def authenticate(username: str, password: str, address: str = "local") -> User:
+    """Return the active user whose password matches, else raise AuthError; Throttled (before the
+    password is checked) after too many failures for the account or from ``address``. A failure
+    that starts a throttle is audited."""
+    guard = throttle()
+    guard.check(username, address)
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         check_password_hash(_DUMMY_HASH, password or "")
-        raise AuthError("wrong username or password")
-    if not check_password_hash(user.password_hash, password or "") or not user.active:
-        raise AuthError("wrong username or password")
-    return user
+    elif check_password_hash(user.password_hash, password or "") and user.active:
+        guard.succeeded(username)
+        return user
+    if guard.failed(username, address):
+        audit.record(
+            "auth.throttled",
+            target=f"user:{username[:64]}",
+            detail={"address": address},
+            actor=f"address:{address}",
+        )
+        db.session.commit()
+        log.warning("Sign-in: throttling account %r / address %s after repeated failures", username, address)
+    raise AuthError("wrong username or password")
 
 
 def issue_token(user: User) -> tuple[str, datetime]:

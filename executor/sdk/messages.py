@@ -37,7 +37,9 @@ from protocol.actions import (  # noqa: F401
     VIDEO_NEVER,
     VIDEO_ON_FAILURE,
 )
-from protocol.limits import MAX_LOG_CONTENT, MAX_LOGS_PER_REPORT  # noqa: F401 (re-exported)
+from protocol.limits import MAX_LOG_CONTENT, MAX_LOGS_PER_REPORT
+
+MAX_LOGS_PER_BATCH = MAX_LOGS_PER_REPORT  # the SDK's earlier name
 
 
 class WireModel(BaseModel):

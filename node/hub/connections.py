@@ -14,6 +14,8 @@ from gevent.lock import Semaphore
 from common.db import db, unit_of_work
 from node.hub.messages import frame
 from node.runs import delivery
+from protocol.actions import ERROR
+from protocol.codes import DUPLICATE_CONNECTION
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +140,9 @@ class ConnectionRegistry:
                 waiter.set()
         elif kind == "supersede" and conn is not None and conn.connect_id == detail:
             with contextlib.suppress(Exception):
-                conn.send(frame("Error", {"errorCode": 10000, "message": "connection superseded"}))
+                conn.send(
+                    frame(ERROR, {"errorCode": DUPLICATE_CONNECTION, "message": "connection superseded"})
+                )
             conn.close(1000, "superseded")
             self.remove(conn)
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from flask import Blueprint, g, request, send_file
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.auth.csrf import exempt, protect_cookie_calls
+from common.auth.csrf import exempt
 from common.auth.guard import require
 from common.envelope import FORBIDDEN, NOT_FOUND, ApiError, envelope
 from common.errors import json_errors
 from common.files import SOURCES, get_file
+from common.jsonbody import request_json
 from common.urls import base_url
 from node.files.personal import put_personal_file
 from node.files.uploads import store_upload
@@ -27,7 +28,6 @@ def _caller() -> str:
     """``robot:ID`` for an executor (robot headers), else ``user:NAME`` for a user allowed to upload."""
     if request.headers.get("robotId"):
         return "robot:" + robot_from_headers(request, allow_supplier_secret=True)
-    protect_cookie_calls()
     return f"user:{require('file.upload').username}"
 
 
@@ -48,6 +48,8 @@ def upload(source: str):
     if source not in SOURCES:
         raise ApiError(BAD_REQUEST, f"source: one of {', '.join(SOURCES)}", 404)
     owner = _caller()
+    # the source's limit, enforced by werkzeug before and while the body is read
+    request.max_content_length = runtime().config.upload_limits.get(source, 100 * 2**20) + 2**20
     upload_file = request.files.get("file")
     if upload_file is None:
         raise ApiError(BAD_REQUEST, "file: multipart field 'file' is required")
@@ -100,7 +102,7 @@ class PersonalFileBody(BaseModel):
 def personal_file():
     """A robot puts an uploaded file into the folder of the user who started its run (A.2.8)."""
     robot_id = robot_from_headers(request, allow_supplier_secret=True)
-    body = parse_body(PersonalFileBody, request.get_json(silent=True))
+    body = parse_body(PersonalFileBody, request_json(request, runtime().config.max_frame_bytes))
     run_id = _scoped(body.runInstanceId)
     row = put_personal_file(robot_id, body.fileId, body.fileName, run_id, body.userId)
     return envelope({"id": row.id, "userId": row.user_id, "fileId": row.file_id})

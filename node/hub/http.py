@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Blueprint, request
 
 from common.auth.csrf import exempt
-from common.db import db
 from common.envelope import ApiError, envelope
 from common.errors import json_errors
+from common.jsonbody import request_json
 from common.urls import base_url
 from node.hub.messages import (
     HeartbeatBody,
@@ -34,12 +34,8 @@ json_errors(bp)
 
 
 def _json_body():
-    limit = runtime().config.max_frame_bytes
-    if request.content_length and request.content_length > limit:
-        raise ApiError(BAD_REQUEST, f"body: larger than {limit} bytes", 413)
-    data = request.get_json(silent=True)
-    if data is None and request.get_data(cache=True):
-        raise ApiError(BAD_REQUEST, "body: not valid JSON")
+    """The protocol body (an empty one is ``{}``); its models bound what it may hold."""
+    data = request_json(request, runtime().config.max_frame_bytes, max_depth=None, too_large=BAD_REQUEST)
     return data if data is not None else {}
 
 
@@ -91,14 +87,9 @@ def heartbeat():
     reports.heartbeat(sess, body.runInstanceId, body.metrics.model_dump() if body.metrics else None)
     base = base_url(request, cfg.public_url)
     while True:
-        cmds = delivery.take_commands(sess.robot_id, base, 1)
-        if cmds:
-            cmd_id, action, cmd_body = cmds[0]
-            delivery.mark_delivered([cmd_id])
-            if not action:  # a stale Execute was dropped: look again
-                continue
-            return envelope({"Action": action, "Body": cmd_body})
-        db.session.rollback()
+        command = delivery.next_command(sess.robot_id, base)
+        if command is not None:
+            return envelope({"Action": command[0], "Body": command[1]})
         if wait <= 0 or connections.draining:
             return envelope({"Action": NONE, "Body": None})
         connections.wait_for_mail(

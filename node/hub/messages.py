@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from common.envelope import ApiError, describe_validation_error
+from common.jsonbody import loads
+from common.text import check_text
 from common.timeutil import NODE_ZONE, UTC
 from protocol.actions import HEARTBEAT, REGISTER, REPORT_FINISH, REPORT_LOGS, REPORT_VIDEO_RECORD
 from protocol.codes import BAD_REQUEST
@@ -45,6 +47,12 @@ class RegisterBody(_Body):
     supplierCode: str = Field(min_length=1, max_length=64)
     supplierSecret: str = Field(min_length=1, max_length=256)
     version: str | None = Field(default=None, max_length=64)
+
+    @field_validator("supplierCode", "version", mode="before")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        # stored (robot.version) or looked up; the ids of other messages are held to a pattern
+        return check_text(value)
 
 
 class Metrics(_Body):
@@ -142,10 +150,7 @@ def parse_body(model: type[_Body], raw: Any) -> Any:
     if raw is None:
         raw = {}
     if isinstance(raw, str | bytes):
-        try:
-            raw = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise ApiError(BAD_REQUEST, "body: not valid JSON") from None
+        raw = loads(raw, max_depth=None) if raw.strip() else {}
     if not isinstance(raw, dict):
         raise ApiError(BAD_REQUEST, "body: must be a JSON object")
     try:
@@ -158,10 +163,7 @@ def parse_frame(text: str | bytes, max_bytes: int) -> tuple[str, Any]:
     """Split a WebSocket frame into (action, validated body)."""
     if len(text) > max_bytes:
         raise ApiError(BAD_REQUEST, f"frame: larger than {max_bytes} bytes", 413)
-    try:
-        frame = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(BAD_REQUEST, "frame: not valid JSON") from None
+    frame = loads(text, "frame", max_depth=None)
     if not isinstance(frame, dict):
         raise ApiError(BAD_REQUEST, "frame: must be a JSON object with 'action' and 'body'")
     action = frame.get("action")

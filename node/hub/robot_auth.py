@@ -6,14 +6,10 @@ from __future__ import annotations
 
 from flask import Request, g
 
-from common.db import db
 from common.envelope import ApiError
-from node.robots.models import Robot
-from node.robots.registration import check_robot_id
-from node.robots.runtime import robots_runtime
-from node.robots.suppliers import verify_supplier_secret
+from node.robots.registration import check_connection, check_robot_id, check_supplier_secret
 from node.runs.execute import run_of_token
-from protocol.codes import DUPLICATE_CONNECTION, NOT_REGISTERED, ROBOT_DISABLED
+from protocol.codes import NOT_REGISTERED
 
 
 def robot_from_headers(req: Request, *, allow_supplier_secret: bool = False) -> str:
@@ -21,11 +17,7 @@ def robot_from_headers(req: Request, *, allow_supplier_secret: bool = False) -> 
     robot_id = check_robot_id(req.headers.get("robotId"))
     connect_id = req.headers.get("robotConnectId")
     if connect_id:
-        current = robots_runtime().presence.connect_id(robot_id)
-        if current is None:
-            raise ApiError(NOT_REGISTERED, "robotConnectId: robot is not registered", 401)
-        if current != connect_id:
-            raise ApiError(DUPLICATE_CONNECTION, "robotConnectId: superseded by a newer registration", 401)
+        check_connection(robot_id, connect_id)
         return robot_id
     token = req.headers.get("runToken")
     if allow_supplier_secret and token:
@@ -33,11 +25,6 @@ def robot_from_headers(req: Request, *, allow_supplier_secret: bool = False) -> 
         return robot_id
     secret = req.headers.get("supplierSecret")
     if allow_supplier_secret and secret:
-        robot = db.session.get(Robot, robot_id)
-        if robot is None:
-            raise ApiError(NOT_REGISTERED, "robotId: robot is not registered", 401)
-        verify_supplier_secret(robot_id, robot.supplier_code, secret)
-        if robot.state != "enabled":
-            raise ApiError(ROBOT_DISABLED, f"robotId: robot {robot_id} is {robot.state}", 403)
+        check_supplier_secret(robot_id, secret)
         return robot_id
     raise ApiError(NOT_REGISTERED, "robotConnectId: header missing; register first", 401)

@@ -37,10 +37,6 @@ log = logging.getLogger(__name__)
 
 sock = Sock()
 
-# Refusals that mean "not applied this time" (overloaded, internal error): over WebSocket nothing
-# else tells the executor which frame failed, so the connection is closed with 1013, and the
-# executor's unconfirmed reports are sent again after it reconnects instead of being lost.
-
 
 def _error(code: int, message: str) -> str:
     return frame(ERROR, {"errorCode": code, "message": message})
@@ -113,7 +109,7 @@ def robothub(ws, robot_id: str) -> None:
             except ApiError as exc:
                 db.session.rollback()
                 (conn.send if conn else ws.send)(_error(exc.code, exc.hint))
-                if exc.code in RETRY_LATER_CODES:
+                if exc.code in RETRY_LATER_CODES:  # not applied this time: close 1013 (see below)
                     retry_later = True
                     break
             except ConnectionClosed:

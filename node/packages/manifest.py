@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from common.envelope import ApiError, describe_validation_error
 from protocol.codes import BAD_REQUEST
+from protocol.package import MANIFEST, MAX_MANIFEST_BYTES, PackageRefused, check_archive, read_bounded
 
 ARG_TYPES = ("string", "int", "float", "bool", "json", "file", "secret")
 VERSION_RE = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,31}$"
@@ -54,19 +55,27 @@ class Manifest(BaseModel):
         return value
 
 
-def read_manifest(data: bytes) -> Manifest:
-    """Open the zip and validate its manifest; raise ApiError 10001 naming what is wrong."""
+def read_manifest(path: Path) -> Manifest:
+    """Judge the zip at ``path`` from its central directory (``protocol.package``) and validate its
+    manifest; raise ApiError 10001 naming the entry or field that is wrong. Only the manifest is
+    inflated, at most ``MAX_MANIFEST_BYTES`` of it."""
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
         raise ApiError(BAD_REQUEST, "package: not a zip file") from None
     with zf:
-        names = set(zf.namelist())
-        if "manifest.json" not in names:
-            raise ApiError(BAD_REQUEST, "package: manifest.json missing at the zip's root")
         try:
-            raw = json.loads(zf.read("manifest.json").decode("utf-8-sig"))
-        except (ValueError, UnicodeDecodeError):
+            names = check_archive(zf)
+            if MANIFEST not in names:
+                raise ApiError(BAD_REQUEST, "package: manifest.json missing at the zip's root")
+            text = read_bounded(zf, MANIFEST, MAX_MANIFEST_BYTES)
+        except PackageRefused as exc:
+            raise ApiError(BAD_REQUEST, f"package: entry {exc}") from None
+        except (zipfile.BadZipFile, NotImplementedError, EOFError, OSError) as exc:
+            raise ApiError(BAD_REQUEST, f"package: manifest.json cannot be read ({exc})") from None
+        try:
+            raw = json.loads(text.decode("utf-8-sig"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ApiError(BAD_REQUEST, "package: manifest.json is not valid JSON") from None
         if not isinstance(raw, dict):
             raise ApiError(BAD_REQUEST, "package: manifest.json must hold an object")
@@ -74,6 +83,7 @@ def read_manifest(data: bytes) -> Manifest:
             manifest = Manifest.model_validate(raw)
         except ValidationError as exc:
             raise ApiError(BAD_REQUEST, "manifest." + describe_validation_error(exc)) from None
-        if manifest.entry not in names:
+        entry = manifest.entry.rstrip("/")
+        if entry not in names and not any(n.startswith(entry + "/") for n in names):
             raise ApiError(BAD_REQUEST, f"manifest.entry: {manifest.entry!r} is not in the package")
     return manifest

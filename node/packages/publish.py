@@ -3,7 +3,6 @@ once by SHA-256; and reading applications with their versions."""
 
 from __future__ import annotations
 
-import io
 import logging
 import secrets
 from typing import BinaryIO
@@ -13,11 +12,11 @@ from sqlalchemy import func, select
 from common import audit
 from common.db import db
 from common.envelope import CONFLICT, NOT_FOUND, ApiError
-from common.files import FileTooLarge, save_file
+from common.files import FileTooLarge, Staged, add_file_row
 from node.packages.manifest import read_manifest
 from node.packages.models import App, AppVersion
 from node.runtime import runtime
-from protocol.codes import BAD_REQUEST
+from protocol.codes import BAD_REQUEST, TOO_LARGE
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,37 @@ def publish_package(
     tags: list[str] | None = None,
     actor: str,
 ) -> tuple[App, AppVersion]:
-    """Store a package as a new immutable version of the app ``name`` (created on first upload)."""
+    """Store a package as a new immutable version of the app ``name`` (created on first upload).
+
+    The upload streams to a staged file (the size limit counted while reading, one chunk in
+    memory), is judged there (``read_manifest``), and enters the store only when accepted."""
     rt = runtime()
     limit = rt.config.upload_limits.get("package", 500 * 2**20)
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(BAD_REQUEST, f"package: larger than {limit} bytes", 413)
-    manifest = read_manifest(data)
+    try:
+        staged = rt.blobs.stage(stream, limit)
+    except FileTooLarge:
+        raise ApiError(TOO_LARGE, f"package: larger than {limit} bytes", 413) from None
+    try:
+        app, ver = _publish(staged, name, description, category, business_domain, scenario, tags, actor)
+    except BaseException:
+        staged.discard()
+        db.session.rollback()
+        raise
+    log.info("App %s: version %s published (%s)", app.id, ver.version, ver.sha256[:12])
+    return app, ver
+
+
+def _publish(
+    staged: Staged,
+    name: str,
+    description: str,
+    category: str,
+    business_domain: str,
+    scenario: str,
+    tags: list[str] | None,
+    actor: str,
+) -> tuple[App, AppVersion]:
+    manifest = read_manifest(staged.path)
     app_name = (name or manifest.name).strip()
     if not app_name or len(app_name) > 128:
         raise ApiError(BAD_REQUEST, "name: 1-128 characters")
@@ -62,18 +85,14 @@ def publish_package(
         raise ApiError(
             CONFLICT, f"version: {app_name} {manifest.version} exists; versions are immutable", 409
         )
-    try:
-        stored = save_file(
-            rt.blobs,
-            io.BytesIO(data),
-            source="package",
-            name=f"{app_name}-{manifest.version}.zip",
-            owner=actor,
-            limit=limit,
-            content_type="application/zip",
-        )
-    except FileTooLarge as exc:
-        raise ApiError(BAD_REQUEST, f"package: {exc}", 413) from None
+    stored = add_file_row(
+        staged.sha256,
+        staged.size,
+        source="package",
+        name=f"{app_name}-{manifest.version}.zip",
+        owner=actor,
+        content_type="application/zip",
+    )
     ver = AppVersion(
         app_id=app.id,
         version=manifest.version,
@@ -92,8 +111,8 @@ def publish_package(
         actor=actor,
         detail={"version": manifest.version, "sha256": stored.sha256},
     )
+    staged.keep()  # the content is in the store before the rows that name it are committed
     db.session.commit()
-    log.info("App %s: version %s published (%s)", app.id, manifest.version, stored.sha256[:12])
     return app, ver
 
 

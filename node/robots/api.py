@@ -89,6 +89,7 @@ def license_out(lic: License) -> dict:
     body=SupplierCreate,
     response=SupplierCreated,
     tag="robots",
+    status=201,
 )
 def add_supplier(body: SupplierCreate, user: Principal):
     sup, secret = suppliers.add_supplier(body.code, body.name, body.engines, actor=f"user:{user.username}")
@@ -155,6 +156,7 @@ def set_robot_state(robot_id: str, body: RobotStateChange, user: Principal):
     body=LicenseCreate,
     response=LicenseOut,
     tag="robots",
+    status=201,
 )
 def add_license(body: LicenseCreate, user: Principal):
     lic = licenses.add_license(body.name, body.content, body.robotId, f"user:{user.username}")
@@ -176,7 +178,7 @@ def list_licenses(user: Principal):
 
 @api_route(
     bp,
-    "/licenses/<int:license_id>/bind",
+    "/licenses/<int(max=2147483647):license_id>/bind",
     "POST",
     summary="Bind a license to a robot",
     permission="license.manage",

@@ -19,7 +19,7 @@ from node.robots.models import License, Robot
 from node.robots.runtime import robots_runtime
 from node.robots.suppliers import verify_supplier_secret
 from node.runtime import runtime
-from protocol.codes import BAD_REQUEST, DUPLICATE_CONNECTION, ROBOT_DISABLED
+from protocol.codes import BAD_REQUEST, DUPLICATE_CONNECTION, NOT_REGISTERED, ROBOT_DISABLED
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +122,24 @@ def disconnect(robot_id: str, connect_id: str) -> None:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
+
+
+def check_connection(robot_id: str, connect_id: str) -> None:
+    """The robotConnectId is the robot's current one; else ApiError 10003 (never registered) or
+    10000 (superseded by a newer registration)."""
+    current = robots_runtime().presence.connect_id(robot_id)
+    if current is None:
+        raise ApiError(NOT_REGISTERED, "robotConnectId: robot is not registered", 401)
+    if current != connect_id:
+        raise ApiError(DUPLICATE_CONNECTION, "robotConnectId: superseded by a newer registration", 401)
+
+
+def check_supplier_secret(robot_id: str, supplier_secret: str) -> None:
+    """A registered, enabled robot proves itself with a fresh supplierSecret (WebSocket executors,
+    which have no robotConnectId, when they upload files); else ApiError 10003, 10002 or 10004."""
+    robot = db.session.get(Robot, robot_id)
+    if robot is None:
+        raise ApiError(NOT_REGISTERED, "robotId: robot is not registered", 401)
+    verify_supplier_secret(robot_id, robot.supplier_code, supplier_secret)
+    if robot.state != "enabled":
+        raise ApiError(ROBOT_DISABLED, f"robotId: robot {robot_id} is {robot.state}", 403)

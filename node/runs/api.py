@@ -63,6 +63,7 @@ class RunOut(BaseModel):
     videoId: str | None
     checkpointId: str | None
     userName: str
+    waitingReason: str | None = Field(default=None, description="why a pending run has no robot yet")
 
 
 def run_out(r: RunInstance | Row) -> dict:
@@ -118,6 +119,7 @@ def log_out(line: RunInstanceLog) -> dict:
     body=RunCreate,
     response=RunCreated,
     tag="runs",
+    status=201,
 )
 def start_run(body: RunCreate, user: Principal):
     args = body.arguments
@@ -151,7 +153,8 @@ def list_runs(query: RunPage, user: Principal):
 
 @api_route(bp, "/runs/<run_id>", "GET", summary="One run", permission="run.read", response=RunOut, tag="runs")
 def get_run(run_id: str, user: Principal):
-    return envelope(run_out(runs.read_run(run_id)))
+    run = runs.read_run(run_id)
+    return envelope({**run_out(run), "waitingReason": runs.waiting_reason(run)})
 
 
 @api_route(

@@ -48,6 +48,21 @@ def take_commands(
     return out
 
 
+def next_command(robot_id: str, base_url: str) -> tuple[str, dict | None] | None:
+    """The robot's oldest undelivered command as (action, body), its delivery committed before it
+    is returned (an HTTP robot gets each command once); stale Executes are dropped on the way.
+    None when the inbox is empty."""
+    while True:
+        cmds = take_commands(robot_id, base_url, 1)
+        if not cmds:
+            db.session.rollback()  # end the read transaction
+            return None
+        cmd_id, action, body = cmds[0]
+        mark_delivered([cmd_id])
+        if action:
+            return action, body
+
+
 def mark_delivered(ids: list[int]) -> None:
     """Record that commands were sent (group commit; returns once durable)."""
     db.session.rollback()  # end the read transaction of take_commands

@@ -21,7 +21,7 @@ from common.timeutil import utcnow
 from node.robots import inbox
 from node.robots.suppliers import engines_by_supplier
 from node.runs import dispatch, lifecycle, store
-from protocol.actions import EXECUTE
+from protocol.actions import EXECUTE, STATUS_CANCELLED, STATUS_SUCCESS
 from protocol.codes import UNKNOWN_RUN
 
 
@@ -52,7 +52,7 @@ class Finish:
     error_code: int | None
 
 
-FINISH_CAUSE = {0: "executor reported success", 1: "executor reported cancelled"}
+FINISH_CAUSE = {STATUS_SUCCESS: "executor reported success", STATUS_CANCELLED: "executor reported cancelled"}
 
 
 class RunDesk(GroupCommit[tuple[str, object], object]):

@@ -17,6 +17,7 @@ from common.db import db
 from common.timeutil import utcnow
 from node.runs import store
 from node.runs.models import RunInstance
+from protocol.actions import STATUS_CANCELLED, STATUS_FAILED, STATUS_SUCCESS
 
 PENDING, DISPATCHED, RUNNING, STOPPING = "pending", "dispatched", "running", "stopping"
 SUCCEEDED, FAILED, CANCELLED, INTERRUPTED, TIMED_OUT = (
@@ -39,7 +40,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 
 # ReportFinish status (appendix A.3.3) → final run status.
-FINISH_STATUS = {0: SUCCEEDED, 1: CANCELLED, 2: FAILED}
+FINISH_STATUS = {STATUS_SUCCESS: SUCCEEDED, STATUS_CANCELLED: CANCELLED, STATUS_FAILED: FAILED}
 
 
 class TransitionRefused(Exception):

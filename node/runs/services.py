@@ -19,6 +19,7 @@ from common.timeutil import utcnow
 from node.packages.versions import resolve_version
 from node.robots.inbox import enqueue_command
 from node.robots.models import Robot, Supplier
+from node.robots.suppliers import engines_by_supplier
 from node.runs import arguments as args_mod
 from node.runs import lifecycle, store
 from node.runs.desk import Finish, NewRun, StartedRun
@@ -70,6 +71,7 @@ def start_run(
         _check_requested_robot(options.robot_id, ver.engine)
         db.session.rollback()
     stored_args = args_mod.normalise(arguments, ver.arguments, rt.box)
+    _check_some_supplier_runs(ver.engine)
     row = {
         "id": new_run_id(),
         "app_id": app_id,
@@ -93,6 +95,43 @@ def start_run(
     if run.robot_id:
         log.info("Run %s: dispatched to %s (attempt 1)", run.id, run.robot_id)
     return run
+
+
+def _check_some_supplier_runs(engine: str) -> None:
+    """A run no robot could ever take is refused now, not left pending for ever."""
+    if not any(engine in engines for engines in engines_by_supplier().values()):
+        raise ApiError(
+            CONFLICT,
+            f"appId: no enabled supplier runs engine {engine!r}, so no robot could take this run "
+            "(add the engine to a supplier: POST /api/v1/suppliers with engines)",
+            409,
+        )
+
+
+def waiting_reason(run: Row) -> str | None:
+    """Why a queued run has no robot yet, in words (None for a run that is not pending)."""
+    if run.status != lifecycle.PENDING:
+        return None
+    suppliers = sorted(code for code, engines in engines_by_supplier().items() if run.engine in engines)
+    if not suppliers:
+        return f"no enabled supplier runs engine {run.engine!r}"
+    if run.requested_robot_id:
+        robot = store.robot_row(run.requested_robot_id)
+        if robot is None:
+            return f"robot {run.requested_robot_id} is not registered"
+        if robot.state != "enabled":
+            return f"robot {run.requested_robot_id} is {robot.state}"
+        if not robot.online:
+            return f"robot {run.requested_robot_id} is offline"
+        if robot.current_run_id:
+            return f"robot {run.requested_robot_id} is busy with run {robot.current_run_id}"
+        return f"robot {run.requested_robot_id} is free: the next dispatch (within a second) gives it the run"
+    online, idle = store.eligible_robot_counts(suppliers)
+    if online == 0:
+        return f"no robot that runs engine {run.engine!r} is online (suppliers {', '.join(suppliers)})"
+    if idle == 0:
+        return f"all {online} online robots that run engine {run.engine!r} are busy"
+    return f"{idle} robots are free: the next dispatch (within a second) gives one the run"
 
 
 def _check_requested_robot(robot_id: str, engine: str) -> None:

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, Row, bindparam, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, or_, select, update
 
 from common.db import connection, insert_rows
-from node.robots.models import Robot, RobotCommand
+from node.robots.inbox import COMMAND
+from node.robots.models import Robot
 from node.runs.models import RunInstance, RunTransition
 
 RUN = RunInstance.__table__
 ROBOT = Robot.__table__
-COMMAND = RobotCommand.__table__
 TRANSITION = RunTransition.__table__
 
 CANDIDATE_PAGE = 64
@@ -183,3 +183,20 @@ def undelivered(robot_id: str, limit: int) -> list[Row]:
     """Oldest undelivered commands of a robot: ``command_id, command_action, command_body`` and
     every column of the command's run (None when it names none)."""
     return list(conn().execute(_TAKE_COMMANDS, {"b_robot": robot_id, "b_limit": limit}))
+
+
+def eligible_robot_counts(suppliers: list[str]) -> tuple[int, int]:
+    """(online, online and idle) enabled robots of these suppliers."""
+    row = (
+        conn()
+        .execute(
+            select(
+                func.count(),
+                func.count().filter(ROBOT.c.current_run_id.is_(None)),
+            ).where(
+                ROBOT.c.supplier_code.in_(suppliers), ROBOT.c.state == "enabled", ROBOT.c.online.is_(True)
+            )
+        )
+        .one()
+    )
+    return row[0], row[1]

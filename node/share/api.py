@@ -12,12 +12,16 @@ from common.api.registry import api_blueprint, api_route
 from common.api.schemas import ListOut, Page
 from common.auth.services import Principal
 from common.envelope import ApiError, envelope
+from common.text import check_text
 from common.timeutil import iso
 from node.packages import publish as packages
 from node.packages.models import App, AppVersion
+from node.runtime import runtime
 from protocol.codes import BAD_REQUEST
 
 bp = api_blueprint("share_api", __name__)
+
+FORM_OVERHEAD = 2**20  # bytes a multipart body may hold besides the file (fields, boundaries)
 
 
 class AppCreated(BaseModel):
@@ -87,8 +91,11 @@ def app_out(a: App, versions: list[AppVersion]) -> dict:
         "scenario": "string",
         "tags": "string",
     },
+    status=201,
 )
 def upload_app(user: Principal):
+    # the package's limit, enforced by werkzeug before and while the body is read
+    request.max_content_length = runtime().config.upload_limits.get("package", 500 * 2**20) + FORM_OVERHEAD
     pkg = request.files.get("package")
     if pkg is None:
         raise ApiError(BAD_REQUEST, "package: multipart field 'package' (a zip) is required")
@@ -103,6 +110,10 @@ def upload_app(user: Principal):
     ):
         if len(form.get(field, "")) > limit:
             raise ApiError(BAD_REQUEST, f"{field}: at most {limit} characters")
+        try:
+            check_text(form.get(field, ""))
+        except ValueError as exc:
+            raise ApiError(BAD_REQUEST, f"{field}: {exc}") from None
     tags = [t.strip() for t in form.get("tags", "").split(",") if t.strip()]
     app, ver = packages.publish_package(
         pkg.stream,

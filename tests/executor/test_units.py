@@ -195,3 +195,18 @@ def test_manifest_rejects_bad_dependencies(tmp_path):
     (tmp_path / "manifest.json").write_text('{"name": "x", "dependencies": "requests"}')
     with pytest.raises(RunError):
         Manifest.load(tmp_path / "manifest.json")
+
+
+def test_the_default_work_dir_is_outside_the_working_directory(tmp_path, monkeypatch):
+    """Without --work-dir an executor keeps its data under $XDG_DATA_HOME/rpa-executor/<id>, not in
+    the folder it was started from; an earlier ./executor-data is still used (it may hold unsent
+    reports)."""
+    from executor.settings import ExecutorSettings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    settings = ExecutorSettings.load(node="http://n", robot_id="r-7", supplier="s", secret="x")
+    assert settings.work_dir == (tmp_path / "xdg" / "rpa-executor" / "r-7").resolve()
+    (tmp_path / "executor-data").mkdir()
+    legacy = ExecutorSettings.load(node="http://n", robot_id="r-7", supplier="s", secret="x")
+    assert legacy.work_dir == (tmp_path / "executor-data").resolve()

@@ -147,6 +147,7 @@ def test_bad_packages_are_refused_with_a_reason(client, admin_headers, data, hin
 def test_run_arguments_are_checked_against_the_manifest(client, admin_headers):
     """Unknown, missing and mistyped arguments are refused naming the argument; secrets are masked."""
     args = [{"name": "month", "type": "int", "required": True}, {"name": "token", "type": "secret"}]
+    value(client.post("/api/v1/suppliers", headers=admin_headers, json={"code": "acme"}), 201)
     app_id = value(upload(client, admin_headers, package_zip(arguments=args)), 201)["appId"]
     post = lambda body: client.post("/api/v1/runs", headers=admin_headers, json={"appId": app_id, **body})  # noqa: E731
     assert "arguments.month" in error(post({}), 400)
@@ -154,9 +155,41 @@ def test_run_arguments_are_checked_against_the_manifest(client, admin_headers):
     assert "'nope'" in error(post({"arguments": [{"name": "nope", "value": "1"}]}), 400)
     run_id = value(post({"arguments": {"month": 5, "token": "s3cr3t"}}), 201)["runInstanceId"]
     run = value(client.get(f"/api/v1/runs/{run_id}", headers=admin_headers))
-    assert run["status"] == "pending"  # no robot online: queued
+    assert run["status"] == "pending"  # no robot online: queued, and the run says why
+    assert run["waitingReason"] == "no robot that runs engine 'robotframework' is online (suppliers acme)"
     assert {"name": "token", "type": "secret", "value": "******"} in run["arguments"]
     assert "s3cr3t" not in client.get(f"/api/v1/runs/{run_id}", headers=admin_headers).get_data(as_text=True)
+
+
+def test_a_run_no_robot_could_ever_take_is_refused(client, admin_headers):
+    """A package whose engine no enabled supplier runs is refused at start (409), saying why,
+    instead of waiting in the queue for ever."""
+    value(client.post("/api/v1/suppliers", headers=admin_headers, json={"code": "acme"}), 201)
+    app_id = value(upload(client, admin_headers, package_zip(engine="uipath")), 201)["appId"]
+    hint = error(client.post("/api/v1/runs", headers=admin_headers, json={"appId": app_id}), 409, 10409)
+    assert "no enabled supplier runs engine 'uipath'" in hint
+    assert value(client.get("/api/v1/runs", headers=admin_headers))["total"] == 0
+
+
+def test_a_run_for_a_named_robot_says_what_it_waits_for(client, admin_headers):
+    """A pending run on a requested robot that is offline says so in waitingReason."""
+    from protocol.secret import build_supplier_secret
+
+    secret = value(client.post("/api/v1/suppliers", headers=admin_headers, json={"code": "acme"}), 201)[
+        "secret"
+    ]
+    body = {"supplierCode": "acme", "supplierSecret": build_supplier_secret("w1", "acme", secret)}
+    assert client.post("/robots/connect/register", json=body, headers={"robotId": "w1"}).status_code == 200
+    value(client.post("/api/v1/robots/w1/state", headers=admin_headers, json={"state": "disabled"}))
+    value(client.post("/api/v1/robots/w1/state", headers=admin_headers, json={"state": "enabled"}))
+    app_id = value(upload(client, admin_headers, package_zip()), 201)["appId"]
+    run_id = value(
+        client.post("/api/v1/runs", headers=admin_headers, json={"appId": app_id, "robotId": "w1"}), 201
+    )["runInstanceId"]
+    assert (
+        value(client.get(f"/api/v1/runs/{run_id}", headers=admin_headers))["waitingReason"]
+        == "robot w1 is offline"
+    )
 
 
 def test_unknown_app_and_run_are_404(client, admin_headers):
@@ -168,6 +201,7 @@ def test_unknown_app_and_run_are_404(client, admin_headers):
 
 def test_stop_a_queued_run_cancels_it_and_records_why(client, admin_headers):
     """A run still in the queue is cancelled at once; the transition names who did it."""
+    value(client.post("/api/v1/suppliers", headers=admin_headers, json={"code": "acme"}), 201)
     app_id = value(upload(client, admin_headers, package_zip()), 201)["appId"]
     run_id = value(client.post("/api/v1/runs", headers=admin_headers, json={"appId": app_id}), 201)[
         "runInstanceId"

@@ -34,6 +34,7 @@ class Gunicorn:
             "RPA_BIND": f"127.0.0.1:{self.port}",
             "RPA_WORKERS": str(workers),
             "RPA_SECRET_KEY": "test-secret-key-shared-by-all-workers",
+            "RPA_DEBUG_HEADERS": "true",  # X-RPA-Process says which worker answered
         }
         upgrade = subprocess.run(
             [sys.executable, "-m", "rpa", "db", "upgrade"],
