@@ -7,9 +7,7 @@ import uuid
 
 import pytest
 
-from tests.support import ADMIN_PASSWORD, LiveNode
-
-IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+from tests.support import ADMIN_PASSWORD, IN_CI, LiveNode
 
 
 @pytest.fixture

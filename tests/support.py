@@ -19,6 +19,8 @@ import simple_websocket
 from protocol.secret import build_supplier_secret
 
 ROOT = Path(__file__).resolve().parent.parent
+# CI sets CI=true; 1 and yes count too, everywhere the tests ask (a missing service is then a failure).
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 ADMIN_PASSWORD = "admin-test-pass"
 
 # Fast timers for lifecycle tests (seconds).

@@ -7,7 +7,6 @@ the reason; in CI (``CI=true``; ``.ci/run`` installs Debian's ``chromium``) it i
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support import LiveNode
+from tests.support import IN_CI, LiveNode
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -27,7 +26,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-IN_CI = os.environ.get("CI") == "true"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 

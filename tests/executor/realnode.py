@@ -18,7 +18,6 @@ import requests
 from executor.samples.build import build_package
 
 FINAL = {"succeeded", "failed", "cancelled", "interrupted", "timed_out"}
-IN_CI = os.environ.get("CI") == "true"
 HAVE_DISPLAY = bool(shutil.which("Xvfb") and shutil.which("ffmpeg"))
 HAVE_VIDEO = HAVE_DISPLAY and bool(shutil.which("ffprobe"))
 

@@ -16,7 +16,6 @@ from executor import errors
 from tests.executor.realnode import (
     HAVE_DISPLAY,
     HAVE_VIDEO,
-    IN_CI,
     attach,
     download,
     finished,
@@ -26,6 +25,7 @@ from tests.executor.realnode import (
     wait_for,
     wait_log,
 )
+from tests.support import IN_CI
 
 pytestmark = pytest.mark.slow
 
