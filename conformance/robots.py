@@ -65,7 +65,16 @@ class WsRobot:
         self.closed = False
 
     def send_raw(self, data: str | bytes) -> None:
-        self.ws.send(data)
+        self._send(data)
+
+    def _send(self, data: str | bytes) -> None:
+        """Send, or ConnectionClosed when the node has closed the socket already: the client's reader
+        thread may have closed the descriptor in between (EBADF), which is the same outcome."""
+        try:
+            self.ws.send(data)
+        except OSError:
+            self.closed = True
+            raise ConnectionClosed() from None
 
     def send(self, action: str, body: Any = None, *, as_object: bool = False) -> None:
         """Send a frame; ``body`` goes as a string holding JSON (table A.1) unless ``as_object``."""
@@ -74,7 +83,7 @@ class WsRobot:
             frame["body"] = (
                 body if as_object or isinstance(body, str) else json.dumps(body, ensure_ascii=False)
             )
-        self.ws.send(json.dumps(frame, ensure_ascii=False))
+        self._send(json.dumps(frame, ensure_ascii=False))
 
     def recv(self, timeout: float | None = None) -> dict | None:
         """The next frame (its ``body`` decoded), None on timeout; Failed if the node sends garbage."""
