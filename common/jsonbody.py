@@ -39,7 +39,7 @@ def loads(text: str | bytes, where: str = "body", *, max_depth: int | None = MAX
     try:
         value = json.loads(text)
     except RecursionError:
-        raise ApiError(BAD_REQUEST, f"{where}: nested deeper than {MAX_DEPTH} levels") from None
+        raise ApiError(BAD_REQUEST, f"{where}: nested too deeply") from None
     except (ValueError, UnicodeDecodeError):
         raise ApiError(BAD_REQUEST, f"{where}: not valid JSON") from None
     if max_depth is not None and depth(value) > max_depth:

@@ -14,6 +14,19 @@ from typing import Any
 
 from protocol.limits import MAX_FRAME_BYTES
 
+MIB = 2**20
+# Bytes an upload of each source may hold (a TOML ``upload_limits`` table overrides some or all).
+DEFAULT_UPLOAD_LIMITS = {
+    "file": 100 * MIB,
+    "demand": 20 * MIB,
+    "icon": 2 * MIB,
+    "video": 2 * 2**30,
+    "screenshot": 10 * MIB,
+    "checkpoint": 50 * MIB,
+    "package": 500 * MIB,
+}
+MULTIPART_OVERHEAD = MIB  # what a multipart body holds besides the file (fields, boundaries)
+
 
 @dataclass(frozen=True)
 class BaseConfig:
@@ -55,23 +68,21 @@ class NodeConfig(BaseConfig):
     log_grace_seconds: int = 600  # logs accepted this long after a run's final state
     link_ttl: int = 3600  # seconds a signed download link stays valid
     max_frame_bytes: int = MAX_FRAME_BYTES  # a WebSocket frame or HTTP protocol body (at most protocol's)
-    upload_limits: dict[str, int] = field(
-        default_factory=lambda: {
-            "file": 100 * 2**20,
-            "demand": 20 * 2**20,
-            "icon": 2 * 2**20,
-            "video": 2 * 2**30,
-            "screenshot": 10 * 2**20,
-            "checkpoint": 50 * 2**20,
-            "package": 500 * 2**20,
-        }
-    )
+    upload_limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_UPLOAD_LIMITS))
     log_flush_interval: float = 0.005  # seconds the log writer waits to gather a batch
     run_batch_window: float = 0.0  # seconds run starts/finishes wait to gather a batch (0: what is ready)
     last_seen_flush_interval: float = 1.0  # seconds between coalesced last-seen writes
     sweep_interval: float = 1.0  # seconds between lifecycle sweeps (timeouts, lost robots, queue)
     public_url: str = ""  # absolute base for signed links; empty: taken from the request
     drain_seconds: float = 10.0  # SIGTERM: how long to let in-flight work finish
+
+    def upload_limit(self, source: str) -> int:
+        """Bytes an upload of ``source`` may hold (this node's setting, else the default)."""
+        return self.upload_limits.get(source, DEFAULT_UPLOAD_LIMITS.get(source, 100 * MIB))
+
+    def upload_body_limit(self, source: str) -> int:
+        """Bytes the whole multipart request of such an upload may hold (checked before reading)."""
+        return self.upload_limit(source) + MULTIPART_OVERHEAD
 
     @property
     def offline_after(self) -> float:

@@ -39,7 +39,7 @@ def store_upload(
             source=source,
             name=name or "file",
             owner=owner,
-            limit=cfg.upload_limits.get(source, 100 * 2**20),
+            limit=cfg.upload_limit(source),
             content_type=content_type or "application/octet-stream",
             run_instance_id=run_id,
         )

@@ -49,7 +49,7 @@ def upload(source: str):
         raise ApiError(BAD_REQUEST, f"source: one of {', '.join(SOURCES)}", 404)
     owner = _caller()
     # the source's limit, enforced by werkzeug before and while the body is read
-    request.max_content_length = runtime().config.upload_limits.get(source, 100 * 2**20) + 2**20
+    request.max_content_length = runtime().config.upload_body_limit(source)
     upload_file = request.files.get("file")
     if upload_file is None:
         raise ApiError(BAD_REQUEST, "file: multipart field 'file' is required")

@@ -37,7 +37,7 @@ def publish_package(
     The upload streams to a staged file (the size limit counted while reading, one chunk in
     memory), is judged there (``read_manifest``), and enters the store only when accepted."""
     rt = runtime()
-    limit = rt.config.upload_limits.get("package", 500 * 2**20)
+    limit = rt.config.upload_limit("package")
     try:
         staged = rt.blobs.stage(stream, limit)
     except FileTooLarge:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis
 from flask import Flask, current_app
@@ -21,7 +21,7 @@ class EnginesCache:
 
     ttl: float = 5.0
     value: dict[str, set[str]] | None = None
-    read_at: float = field(default=0.0)
+    read_at: float = 0.0
 
     def fresh(self) -> dict[str, set[str]] | None:
         if self.value is not None and time.monotonic() - self.read_at <= self.ttl:

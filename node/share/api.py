@@ -21,8 +21,6 @@ from protocol.codes import BAD_REQUEST
 
 bp = api_blueprint("share_api", __name__)
 
-FORM_OVERHEAD = 2**20  # bytes a multipart body may hold besides the file (fields, boundaries)
-
 
 class AppCreated(BaseModel):
     appId: str
@@ -95,7 +93,7 @@ def app_out(a: App, versions: list[AppVersion]) -> dict:
 )
 def upload_app(user: Principal):
     # the package's limit, enforced by werkzeug before and while the body is read
-    request.max_content_length = runtime().config.upload_limits.get("package", 500 * 2**20) + FORM_OVERHEAD
+    request.max_content_length = runtime().config.upload_body_limit("package")
     pkg = request.files.get("package")
     if pkg is None:
         raise ApiError(BAD_REQUEST, "package: multipart field 'package' (a zip) is required")
